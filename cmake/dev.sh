@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The two commands of the README quick start, each self-sufficient on a fresh Debian 12 machine:
+#   cmake/dev.sh demo   install packages, build (release), run the main job on the bundled trace
+#   cmake/dev.sh test   install packages, build with ASan+UBSan, run the whole test suite
+# A second run reuses the installed packages and the build directories.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+jobs="${CTSIM_JOBS:-$(nproc)}"
+
+configure_and_build() {  # dir, extra cmake args...
+  local dir="$1"; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S . -B "$dir" -G Ninja "$@"
+  fi
+  cmake --build "$dir" -j "$jobs"
+}
+
+case "${1:-}" in
+  demo)
+    bash cmake/setup.sh
+    configure_and_build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    echo "== ctsim trace-info on the bundled traces"
+    build/release/cli/ctsim trace-info traces/bundled/*.pcap
+    ;;
+  test)
+    bash cmake/setup.sh
+    configure_and_build build/asan -DCMAKE_BUILD_TYPE=Debug -DCTSIM_SANITIZE=ON
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+    ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
+    ;;
+  *)
+    echo "usage: cmake/dev.sh demo|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,148 @@
+#include "sim/trace_reader.h"
+
+#include <pcap/pcap.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "sim/pcapng_reader.h"
+
+namespace ctsim {
+
+const char* captureFormatName(CaptureFormat f) {
+  switch (f) {
+    case CaptureFormat::kPcap:
+      return "pcap";
+    case CaptureFormat::kPcapNsec:
+      return "pcap-nsec";
+    case CaptureFormat::kPcapng:
+      return "pcapng";
+  }
+  return "?";
+}
+
+namespace {
+
+// Looks at the magic number to name the format and byte order before libpcap opens the file.
+Status sniffFormat(const std::string& path, CaptureFormat& format, bool& big_endian) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    int e = errno;
+    if (e == ENOENT) return Status(ENOENT, "no such file");
+    return Status(e, std::strerror(e));
+  }
+  uint8_t m[12] = {};
+  size_t n = std::fread(m, 1, sizeof m, f);
+  std::fclose(f);
+  if (n == 0) return Status(EINVAL, "empty file, not a capture");
+  if (n < 4) return Status(EINVAL, "truncated file header");
+  uint32_t be = (uint32_t(m[0]) << 24) | (uint32_t(m[1]) << 16) | (uint32_t(m[2]) << 8) | m[3];
+  switch (be) {
+    case 0xa1b2c3d4:
+      format = CaptureFormat::kPcap;
+      big_endian = true;
+      return Status();
+    case 0xd4c3b2a1:
+      format = CaptureFormat::kPcap;
+      big_endian = false;
+      return Status();
+    case 0xa1b23c4d:
+      format = CaptureFormat::kPcapNsec;
+      big_endian = true;
+      return Status();
+    case 0x4d3cb2a1:
+      format = CaptureFormat::kPcapNsec;
+      big_endian = false;
+      return Status();
+    case 0x0a0d0d0a:
+      format = CaptureFormat::kPcapng;
+      if (n < 12) return Status(EINVAL, "truncated pcapng section header");
+      big_endian = m[8] == 0x1a;  // byte-order magic 0x1a2b3c4d as written.
+      return Status();
+    default:
+      return Status(EINVAL, "not a pcap or pcapng capture (unknown magic number)");
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TraceReader>> TraceReader::open(const std::string& path) {
+  std::unique_ptr<TraceReader> r(new TraceReader());
+  r->path_ = path;
+  Status s = sniffFormat(path, r->format_, r->big_endian_);
+  if (!s.ok()) return s;
+  if (r->format_ == CaptureFormat::kPcapng) {
+    bool mixed = false;
+    Status scan = PcapngReader::scanInterfaces(path, mixed, r->linktype_, r->snaplen_);
+    if (!scan.ok()) return scan;
+    if (mixed) {
+      FILE* f = std::fopen(path.c_str(), "rb");
+      if (f == nullptr) return Status(errno, std::strerror(errno));
+      r->pcapng_ = std::make_unique<PcapngReader>(f);
+      return r;
+    }
+  }
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  r->pcap_ =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (r->pcap_ == nullptr) {
+    std::string why = errbuf;
+    if (why.find("truncated") != std::string::npos) {
+      return Status(EINVAL, "truncated file header (" + why + ")");
+    }
+    return Status(EINVAL, why.empty() ? "libpcap could not open it" : why);
+  }
+  r->linktype_ = uint32_t(pcap_datalink(r->pcap_));
+  r->snaplen_ = uint32_t(pcap_snapshot(r->pcap_));
+  return r;
+}
+
+TraceReader::~TraceReader() {
+  if (pcap_ != nullptr) pcap_close(pcap_);
+}
+
+bool TraceReader::next(TraceRecord& rec) {
+  if (done_) return false;
+  if (pcapng_ != nullptr) {
+    PcapngReader::Record r;
+    int rc = pcapng_->next(r);
+    if (rc == 1) {
+      rec.index = ++records_;
+      rec.ts_ns = r.ts_ns;
+      rec.caplen = r.caplen;
+      rec.wirelen = r.wirelen;
+      rec.linktype = r.linktype;
+      rec.data = r.data;
+      return true;
+    }
+    done_ = true;
+    if (rc < 0) {
+      end_.error = true;
+      end_.at_record = records_ + 1;
+      end_.reason = pcapng_->error();
+    }
+    return false;
+  }
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  int rc = pcap_next_ex(pcap_, &hdr, &data);
+  if (rc == 1) {
+    rec.index = ++records_;
+    rec.ts_ns = int64_t(hdr->ts.tv_sec) * 1000000000 + int64_t(hdr->ts.tv_usec);
+    rec.caplen = hdr->caplen;
+    rec.wirelen = hdr->len;
+    rec.linktype = linktype_;
+    rec.data = data;
+    return true;
+  }
+  done_ = true;
+  if (rc == PCAP_ERROR_BREAK) return false;  // end of file.
+  end_.error = true;
+  end_.at_record = records_ + 1;
+  end_.reason = pcap_geterr(pcap_);
+  if (end_.reason.empty()) end_.reason = "unreadable record";
+  return false;
+}
+
+}  // namespace ctsim
