@@ -3,6 +3,8 @@
 // Commands report bad input as one line on stderr and exit code 2.
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace ctsim::cli {
 
@@ -13,5 +15,11 @@ inline constexpr int kExitBadInput = 2;  // bad input: missing file, not a captu
 
 // `ctsim trace-info FILE...`
 void addTraceInfoCommand(CLI::App& app, int& exit_code);
+
+// `ctsim providers [--provider-lib PATH]... [--profile rfc-v1|rfc-v2|strict] [--json]`
+void addProvidersCommand(CLI::App& app, int& exit_code);
+// Adds the repeatable `--provider-lib PATH` option (.so or folder). Load the paths with
+// ctsim::loadProviderLibraries(registry, paths) from "providers/plugin_loader.h".
+void addProviderLibOption(CLI::App& cmd, std::vector<std::string>& paths);
 
 }  // namespace ctsim::cli

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = ctsim::cli::kExitOk;
   ctsim::cli::addTraceInfoCommand(app, exit_code);
+  ctsim::cli::addProvidersCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

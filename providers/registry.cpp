@@ -1,0 +1,533 @@
+#include "providers/registry.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "providers/conn.h"
+
+namespace ctsim {
+
+const char* profileName(Profile p) {
+  switch (p) {
+    case Profile::kRfcV1:
+      return "rfc-v1";
+    case Profile::kRfcV2:
+      return "rfc-v2";
+    case Profile::kStrict:
+      return "strict";
+  }
+  return "?";
+}
+
+Result<Profile> parseProfile(std::string_view name) {
+  for (Profile p : {Profile::kRfcV1, Profile::kRfcV2, Profile::kStrict}) {
+    if (name == profileName(p)) return p;
+  }
+  return Status(EINVAL,
+                "unknown profile '" + std::string(name) + "' (expected rfc-v1, rfc-v2 or strict)");
+}
+
+const char* callbackName(Callback c) {
+  static constexpr const char* kNames[kCallbackCount] = {
+      "init",        "conn_add", "conn_del",    "conn_update", "conn_established",
+      "can_offload", "flush",    "batch_submit"};
+  return kNames[static_cast<int>(c)];
+}
+
+namespace {
+
+// Adapts a C struct ct_offload_class to Provider.
+class CClassProvider final : public Provider {
+ public:
+  explicit CClassProvider(const ct_offload_class* c) : c_(c) {
+    if (c->init) mask_ |= bit(Callback::kInit);
+    if (c->conn_add) mask_ |= bit(Callback::kConnAdd);
+    if (c->conn_del) mask_ |= bit(Callback::kConnDel);
+    if (c->conn_update) mask_ |= bit(Callback::kConnUpdate);
+    if (c->conn_established) mask_ |= bit(Callback::kConnEstablished);
+    if (c->can_offload) mask_ |= bit(Callback::kCanOffload);
+    if (c->flush) mask_ |= bit(Callback::kFlush);
+    if (c->batch_submit) mask_ |= bit(Callback::kBatchSubmit);
+  }
+
+  // Provider:
+  const char* name() const override { return c_->name; }
+  CallbackMask callbacks() const override { return mask_; }
+  const ct_offload_class* cClass() const override { return c_; }
+  int init() override { return c_->init(); }
+  int connAdd(const ct_offload_ctx& x) override { return c_->conn_add(&x); }
+  void connDel(const ct_offload_ctx& x) override { c_->conn_del(&x); }
+  long long connUpdate(const ct_offload_ctx& x) override { return c_->conn_update(&x); }
+  void connEstablished(const ct_offload_ctx& x) override { c_->conn_established(&x); }
+  bool canOffload(const ct_offload_ctx& x) override { return c_->can_offload(&x); }
+  void flush() override { c_->flush(); }
+  void batchSubmit(ct_offload_op_batch& b) override { c_->batch_submit(&b); }
+
+ private:
+  const ct_offload_class* c_;
+  CallbackMask mask_ = 0;
+};
+
+// Makes 'r' the thread's current registry while it dispatches, so that providers calling
+// ctsim_now_ms() or ct_offload_* from a callback reach the dispatching registry.
+class DispatchScope {
+ public:
+  explicit DispatchScope(Registry* r) : slot_(detail::threadCurrent()), saved_(slot_) { slot_ = r; }
+  ~DispatchScope() { slot_ = saved_; }
+
+ private:
+  Registry*& slot_;
+  Registry* saved_;
+};
+
+// The registry owns the offload fields of the connection; the context's pointer is const only
+// because providers must not write through it.  Engine-owned conns are never const objects.
+conn* mutableConn(const ct_offload_ctx& ctx) { return const_cast<conn*>(ctx.conn); }
+
+constexpr int kMaxStrictSlots = 64;
+
+}  // namespace
+
+std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls) {
+  return std::make_unique<CClassProvider>(cls);
+}
+
+// One registered provider.  Lives until the registry is destroyed (readers may hold it).
+struct Registry::Entry {
+  std::unique_ptr<Provider> provider;
+  std::string name;
+  std::string origin;
+  CallbackMask mask = 0;
+  int slot = -1;          // Strict acceptance slot, -1 outside strict.
+  uint64_t slot_bit = 0;  // 1 << slot, 0 outside strict.
+  std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
+
+  bool has(Callback c) const { return (mask & bit(c)) != 0; }
+  void count(Callback c) { calls[static_cast<int>(c)].fetch_add(1, std::memory_order_relaxed); }
+};
+
+Registry::Registry(Profile profile) : profile_(profile) {
+  auto empty = std::make_unique<Snapshot>();
+  current_.store(empty.get(), std::memory_order_release);
+  snapshots_.push_back(std::move(empty));
+}
+
+Registry::~Registry() = default;
+
+void Registry::setClock(ClockFn fn, void* arg) {
+  clock_ = fn;
+  clock_arg_ = arg;
+}
+
+void Registry::setLogSink(LogFn fn, void* arg) {
+  log_ = fn;
+  log_arg_ = arg;
+  log_default_ = false;
+}
+
+void Registry::warn(const std::string& message) {
+  warnings_.fetch_add(1, std::memory_order_relaxed);
+  if (log_) {
+    log_(log_arg_, message);
+  } else if (log_default_) {
+    std::fprintf(stderr, "ctsim: warning: %s\n", message.c_str());
+  }
+}
+
+// ---- Registration ----------------------------------------------------------------------------
+
+int Registry::registerClass(const ct_offload_class* cls, std::string origin) {
+  if (!cls) {
+    warn("attempted to register a NULL ct offload class");
+    return EINVAL;
+  }
+  return registerProvider(wrapClass(cls), std::move(origin));
+}
+
+int Registry::registerProvider(std::unique_ptr<Provider> provider, std::string origin) {
+  if (!provider || !provider->name()) {
+    warn("attempted to register a ct offload class without a name");
+    return EINVAL;
+  }
+  std::lock_guard lock(writer_mu_);
+  return addLocked(std::move(provider), std::move(origin));
+}
+
+int Registry::addLocked(std::unique_ptr<Provider> provider, std::string origin) {
+  const std::string name = provider->name();
+  const bool staging = staging_thread_ == std::this_thread::get_id();
+  if (staging) origin = staging_origin_;
+  // A refused registration is logged, and remembered for the plug-in loader's error message.
+  auto reject = [&](int err, const std::string& why) {
+    warn(why);
+    if (staging) staging_rejections_.push_back(why);
+    return err;
+  };
+
+  auto e = std::make_unique<Entry>();
+  e->mask = provider->callbacks();
+  if (profile_ == Profile::kStrict) {
+    // Fix of facts §5.6: mandatory callbacks are checked, not just documented.
+    const CallbackMask required =
+        bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
+    if ((e->mask & required) != required) {
+      return reject(EINVAL, "ct offload class " + name +
+                                " lacks conn_add, conn_del or can_offload (strict profile)");
+    }
+  }
+  for (const Entry* x : snapshot()->entries) {
+    if (x->name == name) return reject(EEXIST, "duplicate ct offload class: " + name);
+  }
+  for (const auto& x : staged_) {
+    if (x->name == name) return reject(EEXIST, "duplicate ct offload class: " + name);
+  }
+  if (profile_ == Profile::kStrict) {
+    for (int i = 0; i < kMaxStrictSlots; i++) {
+      int s = static_cast<int>((next_slot_ + i) % kMaxStrictSlots);
+      if (!(used_slots_ & (uint64_t{1} << s))) {
+        e->slot = s;
+        break;
+      }
+    }
+    if (e->slot < 0) {
+      return reject(ENOSPC, "too many ct offload classes (64) for the strict profile: " + name);
+    }
+  }
+  e->provider = std::move(provider);
+  e->name = name;
+  e->origin = std::move(origin);
+  if (e->has(Callback::kInit)) {
+    e->count(Callback::kInit);
+    if (int err = e->provider->init(); err != 0) {
+      return reject(err,
+                    "failed to initialize ct offload class " + name + ": " + std::strerror(err));
+    }
+  }
+  if (e->slot >= 0) {
+    e->slot_bit = uint64_t{1} << e->slot;
+    used_slots_ |= e->slot_bit;
+    next_slot_ = static_cast<unsigned>(e->slot + 1) % kMaxStrictSlots;
+  }
+  if (staging) {
+    staged_.push_back(std::move(e));
+    return 0;
+  }
+  std::vector<Entry*> entries = snapshot()->entries;
+  entries.push_back(e.get());
+  all_entries_.push_back(std::move(e));
+  publishLocked(std::move(entries));
+  return 0;
+}
+
+void Registry::publishLocked(std::vector<Entry*> entries) {
+  auto s = std::make_unique<Snapshot>();
+  s->entries = std::move(entries);
+  current_.store(s.get(), std::memory_order_release);
+  snapshots_.push_back(std::move(s));  // The previous one is retired, not freed.
+}
+
+void Registry::removeIf(bool (*match)(const Entry&, const void*), const void* key,
+                        const char* what) {
+  std::lock_guard lock(writer_mu_);
+  if (staging_thread_ == std::this_thread::get_id()) {
+    for (auto it = staged_.begin(); it != staged_.end(); ++it) {
+      if (match(**it, key)) {
+        used_slots_ &= ~(*it)->slot_bit;
+        staged_.erase(it);
+        return;
+      }
+    }
+  }
+  std::vector<Entry*> entries = snapshot()->entries;
+  for (auto it = entries.begin(); it != entries.end(); ++it) {
+    if (match(**it, key)) {
+      used_slots_ &= ~(*it)->slot_bit;
+      entries.erase(it);
+      publishLocked(std::move(entries));
+      return;
+    }
+  }
+  warn(std::string("attempted to unregister unknown ct offload class: ") + what);
+}
+
+void Registry::unregisterClass(const ct_offload_class* cls) {
+  if (!cls) return;
+  removeIf([](const Entry& e, const void* k) { return e.provider->cClass() == k; }, cls,
+           cls->name ? cls->name : "(null)");
+}
+
+void Registry::unregisterName(std::string_view name) {
+  std::string n(name);
+  removeIf(
+      [](const Entry& e, const void* k) { return e.name == *static_cast<const std::string*>(k); },
+      &n, n.c_str());
+}
+
+Registry::StagingScope::StagingScope(Registry& registry, std::string origin)
+    : registry_(registry), lock_(registry.staging_mu_) {
+  std::lock_guard lock(registry_.writer_mu_);
+  registry_.staging_thread_ = std::this_thread::get_id();
+  registry_.staging_origin_ = std::move(origin);
+  registry_.staging_rejections_.clear();
+}
+
+Registry::StagingScope::~StagingScope() {
+  std::lock_guard lock(registry_.writer_mu_);
+  for (const auto& e : registry_.staged_) registry_.used_slots_ &= ~e->slot_bit;
+  registry_.staged_.clear();  // Never published: no reader can hold them.
+  registry_.staging_thread_ = {};
+}
+
+void Registry::StagingScope::commit() {
+  std::lock_guard lock(registry_.writer_mu_);
+  std::vector<Entry*> entries = registry_.snapshot()->entries;
+  for (auto& e : registry_.staged_) {
+    entries.push_back(e.get());
+    registry_.all_entries_.push_back(std::move(e));
+  }
+  registry_.staged_.clear();
+  registry_.publishLocked(std::move(entries));
+  registry_.staging_thread_ = {};
+  committed_ = true;
+}
+
+std::vector<std::string> Registry::StagingScope::rejections() const {
+  std::lock_guard lock(registry_.writer_mu_);
+  return registry_.staging_rejections_;
+}
+
+std::vector<std::string> Registry::StagingScope::stagedNames() const {
+  std::lock_guard lock(registry_.writer_mu_);
+  std::vector<std::string> names;
+  for (const auto& e : registry_.staged_) names.push_back(e->name);
+  return names;
+}
+
+std::vector<ProviderInfo> Registry::providers() const {
+  std::vector<ProviderInfo> out;
+  for (const Entry* e : snapshot()->entries) {
+    ProviderInfo info{e->name, e->origin, e->mask, {}};
+    for (int i = 0; i < kCallbackCount; i++) {
+      info.calls[i] = e->calls[i].load(std::memory_order_relaxed);
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+size_t Registry::size() const { return snapshot()->entries.size(); }
+
+// ---- Dispatch --------------------------------------------------------------------------------
+// Each *One helper walks one snapshot.  With 'batched', providers having batch_submit are
+// skipped: they already received the whole batch.
+
+int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
+                     uint64_t pre_accept) {
+  int ret = 0;
+  uint64_t accepted = pre_accept;
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (e->has(Callback::kCanOffload)) {
+      e->count(Callback::kCanOffload);
+      if (!e->provider->canOffload(ctx)) continue;
+    }
+    if (!e->has(Callback::kConnAdd)) continue;
+    e->count(Callback::kConnAdd);
+    int err = e->provider->connAdd(ctx);
+    if (err == 0) {
+      accepted |= e->slot_bit;
+    } else if (ret == 0) {
+      ret = err;  // First error wins; the rest are still called.
+    }
+  }
+  if (conn* c = mutableConn(ctx)) {
+    if (profile_ == Profile::kStrict) {
+      // Fix of facts §5.2/§5.4: marked only when someone accepted; remember who.
+      c->offload_acceptors = accepted;
+      c->offload_mark = accepted ? OffloadMark::kAdded : OffloadMark::kNone;
+    } else if (ret == 0) {
+      c->offload_mark = OffloadMark::kAdded;  // Even with no provider (facts §5.4).
+    }
+  }
+  return ret;
+}
+
+void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
+  conn* c = mutableConn(ctx);
+  if (profile_ != Profile::kRfcV1 && (!c || c->offload_mark == OffloadMark::kNone)) return;
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
+    if (!e->has(Callback::kConnDel)) continue;
+    e->count(Callback::kConnDel);
+    e->provider->connDel(ctx);
+  }
+  if (c) {
+    c->offload_mark = OffloadMark::kNone;
+    c->offload_acceptors = 0;
+  }
+}
+
+long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
+  const conn* c = ctx.conn;
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
+    if (!e->has(Callback::kConnUpdate)) continue;
+    e->count(Callback::kConnUpdate);
+    if (long long ts = e->provider->connUpdate(ctx); ts != 0) return ts;  // First non-zero.
+  }
+  return 0;
+}
+
+int Registry::estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
+  conn* c = mutableConn(ctx);
+  if (!c || c->offload_mark != OffloadMark::kAdded) return EALREADY;
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
+    if (!e->has(Callback::kConnEstablished)) continue;
+    e->count(Callback::kConnEstablished);
+    e->provider->connEstablished(ctx);
+  }
+  c->offload_mark = OffloadMark::kEst;
+  return 0;
+}
+
+bool Registry::canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (!e->has(Callback::kCanOffload)) continue;  // Absent counts as false here.
+    e->count(Callback::kCanOffload);
+    if (e->provider->canOffload(ctx)) return true;
+  }
+  return false;
+}
+
+void Registry::flushOne(const Snapshot& s, bool batched) {
+  for (Entry* e : s.entries) {
+    if (batched && e->has(Callback::kBatchSubmit)) continue;
+    if (!e->has(Callback::kFlush)) continue;
+    e->count(Callback::kFlush);
+    e->provider->flush();
+  }
+}
+
+int Registry::connAdd(const ct_offload_ctx& ctx) {
+  DispatchScope scope(this);
+  return addOne(*snapshot(), ctx, false, 0);
+}
+
+void Registry::connDel(const ct_offload_ctx& ctx) {
+  DispatchScope scope(this);
+  delOne(*snapshot(), ctx, false);
+}
+
+long long Registry::connUpdate(const ct_offload_ctx& ctx) {
+  DispatchScope scope(this);
+  return updateOne(*snapshot(), ctx, false);
+}
+
+int Registry::connEstablished(const ct_offload_ctx& ctx) {
+  DispatchScope scope(this);
+  return estOne(*snapshot(), ctx, false);
+}
+
+bool Registry::canOffload(const ct_offload_ctx& ctx) {
+  DispatchScope scope(this);
+  return canOne(*snapshot(), ctx, false);
+}
+
+void Registry::flush() {
+  DispatchScope scope(this);
+  flushOne(*snapshot(), false);
+}
+
+// rfc profiles: each batch provider gets the caller's batch as is.  strict: each gets a copy
+// holding the ops that concern it (DEL/UPD/EST only for connections it accepted, EST only when
+// the connection is marked added), and its ADD results are read back: error 0 = accepted.
+void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
+                                      std::vector<uint64_t>& accepted,
+                                      std::vector<int>& add_errors) {
+  std::vector<ct_offload_op> sub;
+  std::vector<size_t> index;
+  for (Entry* e : s.entries) {
+    if (!e->has(Callback::kBatchSubmit)) continue;
+    if (profile_ != Profile::kStrict) {
+      e->count(Callback::kBatchSubmit);
+      e->provider->batchSubmit(batch);
+      continue;
+    }
+    sub.clear();
+    index.clear();
+    for (size_t i = 0; i < batch.n_ops; i++) {
+      const ct_offload_op& op = batch.ops[i];
+      const conn* c = op.ctx.conn;
+      bool mine = c && (c->offload_acceptors & e->slot_bit);
+      if ((op.type == CT_OFFLOAD_OP_DEL || op.type == CT_OFFLOAD_OP_UPD) && !mine) continue;
+      if (op.type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded)) {
+        continue;
+      }
+      sub.push_back(op);
+      sub.back().error = 0;
+      index.push_back(i);
+    }
+    if (sub.empty()) continue;
+    ct_offload_op_batch b{sub.data(), sub.size(), sub.size()};
+    e->count(Callback::kBatchSubmit);
+    e->provider->batchSubmit(b);
+    for (size_t k = 0; k < sub.size(); k++) {
+      if (sub[k].type != CT_OFFLOAD_OP_ADD) continue;
+      if (sub[k].error == 0) {
+        accepted[index[k]] |= e->slot_bit;
+      } else if (add_errors[index[k]] == 0) {
+        add_errors[index[k]] = sub[k].error;
+      }
+    }
+  }
+}
+
+void Registry::submit(ct_offload_op_batch& batch) {
+  DispatchScope scope(this);
+  const Snapshot& s = *snapshot();
+  std::vector<uint64_t> accepted(batch.n_ops, 0);
+  std::vector<int> add_errors(batch.n_ops, 0);
+  submitToBatchProviders(s, batch, accepted, add_errors);
+  const int upd_error = profile_ == Profile::kRfcV1 ? ENODATA : EIO;
+  for (size_t i = 0; i < batch.n_ops; i++) {
+    ct_offload_op& op = batch.ops[i];
+    int type;  // Read as an int: an out-of-range value is untrusted input, not UB.
+    std::memcpy(&type, &op.type, sizeof type);
+    switch (type) {
+      case CT_OFFLOAD_OP_ADD: {
+        int err = addOne(s, op.ctx, true, accepted[i]);
+        op.error = add_errors[i] ? add_errors[i] : err;
+        break;
+      }
+      case CT_OFFLOAD_OP_DEL:
+        delOne(s, op.ctx, true);
+        op.error = 0;
+        break;
+      case CT_OFFLOAD_OP_UPD:
+        op.error = updateOne(s, op.ctx, true) ? 0 : upd_error;
+        break;
+      case CT_OFFLOAD_OP_POLICY:
+        op.error = canOne(s, op.ctx, true) ? 0 : EPERM;
+        break;
+      case CT_OFFLOAD_OP_FLUSH:
+        flushOne(s, true);
+        op.error = 0;
+        break;
+      case CT_OFFLOAD_OP_EST:
+        estOne(s, op.ctx, true);  // EALREADY is not reported in a batch (facts §2: EST 0).
+        op.error = 0;
+        break;
+      default:
+        op.error = EINVAL;
+        break;
+    }
+  }
+}
+
+}  // namespace ctsim

@@ -1,0 +1,234 @@
+#pragma once
+// ctsim::Registry: the set of registered offload providers of one simulated switch and the
+// dispatch of conntrack events to them, following the rules of the OVS ct-offload RFC
+// (facts §2) in a chosen profile.  The C functions of <ctsim/ct_offload.h> forward to the
+// current registry (see currentRegistry()).
+//
+// Concurrency (RCU-like, no lock on dispatch): the provider list is an immutable Snapshot
+// published through an atomic pointer.  Dispatch loads the pointer (acquire) and walks it.
+// register/unregister serialise on a writer mutex, build a new Snapshot, publish it (release)
+// and *retire* the old one into a list freed only when the Registry is destroyed; provider
+// entries likewise live until then.  So a reader never sees freed memory, at the cost of one
+// small snapshot (a vector of pointers) kept per registration change, which is fine for a
+// testbed where registration changes are rare.  The Registry must outlive all dispatch calls.
+//
+// Profiles and the engine.  The engine may call connDel on every removal path in every profile:
+// the registry applies the profile's gate (rfc-v1 dispatches always, rfc-v2 only for a marked
+// connection, strict only to the providers that accepted it).  strict remembers acceptors as
+// bits of conn::offload_acceptors, one slot per registered provider (at most 64 at once); a slot
+// freed by unregistration is reused as late as possible (round robin), but a connection still
+// carrying a departed provider's bit may reach a later provider holding the reused slot:
+// unregister providers with no live offloaded connections (OVS: at module teardown only).
+
+#include <ctsim/ct_offload.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "sim/status.h"
+
+namespace ctsim {
+
+// Which rules the registry follows.
+enum class Profile {
+  kRfcV1,   // The RFC as posted in v1.
+  kRfcV2,   // v2: conn_del only for marked connections; UPD batch error EIO.
+  kStrict,  // v2 with the registry defects of facts §5 fixed (§5.2, §5.4, §5.6).
+};
+const char* profileName(Profile p);  // "rfc-v1", "rfc-v2", "strict".
+Result<Profile> parseProfile(std::string_view name);
+
+// Callbacks of a provider class, also used to index the per-provider call counters.
+enum class Callback : uint8_t {
+  kInit,
+  kConnAdd,
+  kConnDel,
+  kConnUpdate,
+  kConnEstablished,
+  kCanOffload,
+  kFlush,
+  kBatchSubmit,
+};
+inline constexpr int kCallbackCount = 8;
+const char* callbackName(Callback c);  // The ct_offload_class field name, e.g. "conn_add".
+using CallbackMask = uint32_t;         // Bit (1 << Callback) set when the callback is present.
+inline constexpr CallbackMask bit(Callback c) { return 1u << static_cast<unsigned>(c); }
+
+// The C++ face of a provider.  A C struct ct_offload_class is wrapped by wrapClass(); built-in
+// providers implement this directly so that each instance has its own state.  A method is only
+// called when its bit is in callbacks(); the contracts are those of struct ct_offload_class.
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual const char* name() const = 0;  // May be nullptr (then registration fails, EINVAL).
+  virtual CallbackMask callbacks() const = 0;
+  // The wrapped C class, or nullptr for a C++ provider (ct_offload_unregister matches on it).
+  virtual const ct_offload_class* cClass() const { return nullptr; }
+
+  // ct_offload_class callbacks.
+  virtual int init() { return 0; }
+  virtual int connAdd(const ct_offload_ctx&) { return 0; }
+  virtual void connDel(const ct_offload_ctx&) {}
+  virtual long long connUpdate(const ct_offload_ctx&) { return 0; }
+  virtual void connEstablished(const ct_offload_ctx&) {}
+  virtual bool canOffload(const ct_offload_ctx&) { return false; }
+  virtual void flush() {}
+  virtual void batchSubmit(ct_offload_op_batch&) {}
+};
+// A Provider calling the callbacks of 'cls' (which must outlive it).
+std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls);
+
+// Origins recorded per registered provider.
+inline constexpr const char* kOriginBuiltin = "builtin";
+inline constexpr const char* kOriginProgram = "program";  // ct_offload_register() by the host.
+
+// A registered provider as listed by Registry::providers().
+struct ProviderInfo {
+  std::string name;
+  std::string origin;  // kOriginBuiltin, kOriginProgram or the plug-in file path.
+  CallbackMask callbacks = 0;
+  std::array<uint64_t, kCallbackCount> calls{};  // Calls made, by Callback.
+};
+
+class Registry {
+ public:
+  explicit Registry(Profile profile = Profile::kRfcV1);
+  // Frees every snapshot and provider: no dispatch may be running or start afterwards.
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  Profile profile() const { return profile_; }
+
+  // ---- Registration (thread-safe, also concurrently with dispatch) ----
+  // Rules of ct_offload_register(): name required (EINVAL), unique (EEXIST), strict mandatory
+  // callbacks (EINVAL) and at most 64 classes (ENOSPC), init() run and its error returned.
+  // 'origin' is recorded.  While a staging scope of this thread is open, the provider goes to
+  // the staging list instead (see StagingScope).
+  int registerProvider(std::unique_ptr<Provider> provider, std::string origin);
+  int registerClass(const ct_offload_class* cls, std::string origin = kOriginProgram);
+  // Removes the provider wrapping 'cls' / named 'name'; unknown ones are a logged no-op.
+  void unregisterClass(const ct_offload_class* cls);
+  void unregisterName(std::string_view name);
+
+  // Plug-in loading: while a StagingScope is open, registrations made on its thread are held
+  // aside, checked for name clashes against both lists, and invisible to dispatch; commit()
+  // publishes them all at once, otherwise the destructor drops them (nothing stays registered).
+  // One scope at a time per registry (others wait).
+  class StagingScope {
+   public:
+    StagingScope(Registry& registry, std::string origin);
+    ~StagingScope();
+    void commit();
+    std::vector<std::string> stagedNames() const;
+    // Why registrations in this scope were refused (EEXIST, EINVAL, init failure...).
+    std::vector<std::string> rejections() const;
+
+   private:
+    Registry& registry_;
+    std::unique_lock<std::mutex> lock_;
+    bool committed_ = false;
+  };
+
+  // ---- Dispatch (thread-safe; per-connection calls serialised by the caller) ----
+  int connAdd(const ct_offload_ctx& ctx);
+  void connDel(const ct_offload_ctx& ctx);
+  long long connUpdate(const ct_offload_ctx& ctx);
+  // 0, or EALREADY when the connection is not marked added (nothing called).
+  int connEstablished(const ct_offload_ctx& ctx);
+  bool canOffload(const ct_offload_ctx& ctx);
+  void flush();
+  void submit(ct_offload_op_batch& batch);
+
+  // ---- Clock: "now" for providers (ctsim_now_ms), simulated time set by the engine ----
+  using ClockFn = long long (*)(void* arg);
+  // Not to be called concurrently with dispatch.  nullptr = frozen at 0 (the default).
+  void setClock(ClockFn fn, void* arg);
+  long long nowMs() const { return clock_ ? clock_(clock_arg_) : 0; }
+
+  // ---- Diagnostics ----
+  using LogFn = void (*)(void* arg, const std::string& message);
+  // Where warnings go (default: stderr, "ctsim: warning: ..."); nullptr silences them.
+  void setLogSink(LogFn fn, void* arg);
+  uint64_t warnings() const { return warnings_.load(std::memory_order_relaxed); }
+  void warn(const std::string& message);
+
+  // The registered providers in dispatch (registration) order, with their call counters.
+  std::vector<ProviderInfo> providers() const;
+  size_t size() const;
+
+ private:
+  struct Entry;
+  struct Snapshot {
+    std::vector<Entry*> entries;  // Registration order.
+  };
+
+  int addLocked(std::unique_ptr<Provider> provider, std::string origin);
+  void publishLocked(std::vector<Entry*> entries);
+  void removeIf(bool (*match)(const Entry&, const void*), const void* key, const char* what);
+  const Snapshot* snapshot() const { return current_.load(std::memory_order_acquire); }
+
+  // Internal dispatch over one snapshot.  'batched' skips providers with batch_submit.
+  int addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched, uint64_t pre_accept);
+  void delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
+  long long updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
+  int estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
+  bool canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
+  void flushOne(const Snapshot& s, bool batched);
+  void submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
+                              std::vector<uint64_t>& accepted, std::vector<int>& add_errors);
+
+  const Profile profile_;
+  std::atomic<const Snapshot*> current_;
+
+  mutable std::mutex writer_mu_;  // Guards everything below (not the dispatch path).
+  std::vector<std::unique_ptr<Snapshot>> snapshots_;  // Current and retired, freed at the end.
+  std::vector<std::unique_ptr<Entry>> all_entries_;   // Registered and removed, ditto.
+  uint64_t used_slots_ = 0;                           // Strict acceptance bits in use.
+  unsigned next_slot_ = 0;                            // Round-robin start, delays slot reuse.
+
+  std::mutex staging_mu_;             // Held by the open StagingScope.
+  std::thread::id staging_thread_{};  // Owner of the open scope (guarded by writer_mu_).
+  std::string staging_origin_;
+  std::vector<std::unique_ptr<Entry>> staged_;
+  std::vector<std::string> staging_rejections_;
+
+  ClockFn clock_ = nullptr;
+  void* clock_arg_ = nullptr;
+  LogFn log_ = nullptr;
+  void* log_arg_ = nullptr;
+  bool log_default_ = true;
+  std::atomic<uint64_t> warnings_{0};
+};
+
+// ---- The current registry, used by the C functions ----
+// This thread's current registry: the one dispatching on this thread (during callbacks), else
+// the one set by ScopedCurrentRegistry, else the process default; may be nullptr.
+Registry* currentRegistry();
+// Sets the process-wide default registry (nullptr to clear); returns the previous one.
+Registry* setDefaultRegistry(Registry* r);
+// Makes 'r' the current registry of this thread for the scope's lifetime, then restores.
+class ScopedCurrentRegistry {
+ public:
+  explicit ScopedCurrentRegistry(Registry* r);
+  ~ScopedCurrentRegistry();
+  ScopedCurrentRegistry(const ScopedCurrentRegistry&) = delete;
+  ScopedCurrentRegistry& operator=(const ScopedCurrentRegistry&) = delete;
+
+ private:
+  Registry* saved_;
+};
+
+namespace detail {
+// The thread's explicitly set current registry (ScopedCurrentRegistry and dispatch use it).
+Registry*& threadCurrent();
+}  // namespace detail
+
+}  // namespace ctsim
