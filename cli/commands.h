@@ -16,6 +16,9 @@ inline constexpr int kExitBadInput = 2;  // bad input: missing file, not a captu
 // `ctsim trace-info FILE...`
 void addTraceInfoCommand(CLI::App& app, int& exit_code);
 
+// `ctsim gen OUT.pcap [options]`
+void addGenCommand(CLI::App& app, int& exit_code);
+
 // `ctsim providers [--provider-lib PATH]... [--profile rfc-v1|rfc-v2|strict] [--json]`
 void addProvidersCommand(CLI::App& app, int& exit_code);
 // Adds the repeatable `--provider-lib PATH` option (.so or folder). Load the paths with

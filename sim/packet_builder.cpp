@@ -56,6 +56,12 @@ PacketBuilder& PacketBuilder::ipv6(const std::string& src, const std::string& ds
   dst_ = ipAddr(dst);
   return *this;
 }
+PacketBuilder& PacketBuilder::ip(uint8_t version, const IpAddr& src, const IpAddr& dst) {
+  ip_version_ = version;
+  src_ = src;
+  dst_ = dst;
+  return *this;
+}
 PacketBuilder& PacketBuilder::ttl(uint8_t ttl) {
   ttl_ = ttl;
   return *this;

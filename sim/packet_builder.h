@@ -26,6 +26,7 @@ class PacketBuilder {
 
   PacketBuilder& ipv4(const std::string& src, const std::string& dst);
   PacketBuilder& ipv6(const std::string& src, const std::string& dst);
+  PacketBuilder& ip(uint8_t version, const IpAddr& src, const IpAddr& dst);
   PacketBuilder& ttl(uint8_t ttl);
   PacketBuilder& ipv4Options(std::vector<uint8_t> options);  // padded to 4 bytes.
   PacketBuilder& dontFragment();
