@@ -20,8 +20,8 @@ case "${1:-}" in
   demo)
     bash cmake/setup.sh
     configure_and_build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    echo "== ctsim trace-info on the bundled traces"
-    build/release/cli/ctsim trace-info traces/bundled/*.pcap
+    echo "== ctsim replay traces/bundled/mixed-small.pcap"
+    build/release/cli/ctsim replay traces/bundled/mixed-small.pcap
     ;;
   test)
     bash cmake/setup.sh

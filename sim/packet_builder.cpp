@@ -156,6 +156,12 @@ PacketBuilder& PacketBuilder::ipProto(uint8_t proto) {
   proto_ = proto;
   return *this;
 }
+PacketBuilder& PacketBuilder::rawL4(uint8_t proto, std::vector<uint8_t> bytes) {
+  proto_ = proto;
+  raw_l4_ = true;
+  payload_ = std::move(bytes);
+  return *this;
+}
 PacketBuilder& PacketBuilder::payload(size_t len, uint8_t fill) {
   payload_.assign(len, fill);
   return *this;
@@ -175,6 +181,7 @@ PacketBuilder& PacketBuilder::badL4Checksum() {
 
 std::vector<uint8_t> PacketBuilder::buildL4() const {
   std::vector<uint8_t> l4;
+  if (raw_l4_) return payload_;
   bool later_fragment = is_fragment_ && frag_offset_ != 0;
   size_t csum_at = SIZE_MAX;
   if (!later_fragment) {

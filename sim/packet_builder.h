@@ -53,6 +53,9 @@ class PacketBuilder {
   PacketBuilder& icmpError(uint8_t type, uint8_t code, std::vector<uint8_t> quoted);
   // Another IP protocol (GRE, ESP, ...) with only a payload.
   PacketBuilder& ipProto(uint8_t proto);
+  // The IP payload verbatim under protocol `proto`: no L4 header or checksum is made (for
+  // fragments cut from a datagram built elsewhere, or deliberately odd L4 bytes).
+  PacketBuilder& rawL4(uint8_t proto, std::vector<uint8_t> bytes);
 
   PacketBuilder& payload(size_t len, uint8_t fill = 0xab);
   PacketBuilder& payload(std::vector<uint8_t> bytes);
@@ -92,6 +95,7 @@ class PacketBuilder {
   uint8_t icmp_type_ = 0, icmp_code_ = 0;
   uint8_t icmp_rest_[4] = {};
   std::vector<uint8_t> payload_;
+  bool raw_l4_ = false;
   bool bad_ip_csum_ = false;
   bool bad_l4_csum_ = false;
 };

@@ -144,14 +144,12 @@ BundledTrace makeMixedSmall(uint64_t seed) {
   s.add(t0 + 7 * kSecond, PacketBuilder()
                               .ipv4("10.0.0.70", "192.0.2.70")
                               .fragment(0, true, 4242)
-                              .ipProto(kProtoUdp)
-                              .payload(first_part)
+                              .rawL4(kProtoUdp, first_part)
                               .build());
   s.add(t0 + 7 * kSecond + 100000, PacketBuilder()
                                        .ipv4("10.0.0.70", "192.0.2.70")
                                        .fragment(1480, false, 4242)
-                                       .ipProto(kProtoUdp)
-                                       .payload(second_part)
+                                       .rawL4(kProtoUdp, second_part)
                                        .build());
   // A TCP segment with a bad checksum, and non-IP frames (ARP, LLDP).
   s.add(t0 + 8 * kSecond, PacketBuilder()

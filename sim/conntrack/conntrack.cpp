@@ -1,0 +1,402 @@
+#include "sim/conntrack/conntrack.h"
+
+#include <algorithm>
+
+#include "sim/conntrack/l4_proto.h"
+
+namespace ctsim::ct {
+namespace {
+
+ctsim_conn_state coarseState(Timeout t) {
+  switch (t) {
+    case Timeout::kTcpSynSent:
+      return CTSIM_CS_TCP_SYN_SENT;
+    case Timeout::kTcpSynRecv:
+      return CTSIM_CS_TCP_SYN_RECV;
+    case Timeout::kTcpEstablished:
+      return CTSIM_CS_TCP_ESTABLISHED;
+    case Timeout::kTcpFinWait:
+      return CTSIM_CS_TCP_FIN_WAIT;
+    case Timeout::kTcpTimeWait:
+      return CTSIM_CS_TCP_TIME_WAIT;
+    case Timeout::kTcpClose:
+      return CTSIM_CS_TCP_CLOSE;
+    case Timeout::kUdpFirst:
+      return CTSIM_CS_OTHER_FIRST;
+    case Timeout::kUdpSingle:
+      return CTSIM_CS_OTHER_MULTIPLE;
+    case Timeout::kUdpMultiple:
+      return CTSIM_CS_OTHER_BIDIR;
+    case Timeout::kIcmpFirst:
+      return CTSIM_CS_ICMP_FIRST;
+    case Timeout::kIcmpReply:
+      return CTSIM_CS_ICMP_REPLY;
+  }
+  return CTSIM_CS_NONE;
+}
+
+}  // namespace
+
+const char* deleteReasonName(DeleteReason r) {
+  switch (r) {
+    case DeleteReason::kSweep:
+      return "sweep";
+    case DeleteReason::kUpdateFailed:
+      return "update-failed";
+    case DeleteReason::kFlushAll:
+      return "flush";
+    case DeleteReason::kFlushZone:
+      return "flush-zone";
+    case DeleteReason::kFlushTuple:
+      return "flush-tuple";
+    case DeleteReason::kDestroy:
+      return "destroy";
+    case DeleteReason::kReplaced:
+      return "replaced";
+  }
+  return "?";
+}
+
+Conntrack::Conntrack(ConntrackConfig config)
+    : config_(config), ipf_(config.ipf), exp_lists_(kExpLists) {}
+
+Conntrack::~Conntrack() = default;
+
+void Conntrack::setZoneTimeoutPolicy(uint16_t zone, const TimeoutPolicy& policy) {
+  zone_policies_[zone] = policy;
+}
+
+uint32_t Conntrack::secondsFor(uint16_t zone, Timeout t) const {
+  if (!zone_policies_.empty()) {
+    auto it = zone_policies_.find(zone);
+    if (it != zone_policies_.end()) return it->second.get(t);
+  }
+  return default_policy_.get(t);
+}
+
+void Conntrack::setTimer(Conn& c, Timeout timer, int64_t now) {
+  c.timer = timer;
+  c.expiration = now + int64_t(secondsFor(c.key().zone, timer)) * 1000;
+  c.ext.state = coarseState(timer);
+}
+
+bool Conntrack::seqCheckBypassed(const Conn& c) const {
+  if (!config_.tcp_seq_check) return true;
+  return config_.skip_seq_check_offloaded && c.ext.offload_mark != OffloadMark::kNone;
+}
+
+Conn* Conntrack::lookup(const ConnKey& key, int64_t now, bool* reply) {
+  auto [b, e] = table_.equal_range(key);
+  for (auto it = b; it != e; ++it) {
+    Conn* c = it->second;
+    if (c->expired(now)) continue;  // expired connections are invisible until swept.
+    if (reply != nullptr) *reply = !keyEqual(c->key(), key);
+    return c;
+  }
+  return nullptr;
+}
+
+size_t Conntrack::zoneConnCount(uint16_t zone) const {
+  auto it = zone_count_.find(zone);
+  return it == zone_count_.end() ? 0 : it->second;
+}
+
+std::vector<const Conn*> Conntrack::connections() const {
+  std::vector<const Conn*> out;
+  out.reserve(n_conn_);
+  for (const auto& l : exp_lists_) {
+    for (const auto& c : l) out.push_back(c.get());
+  }
+  return out;
+}
+
+Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
+                           uint16_t zone, bool commit, const PacketMeta& meta) {
+  ++stats_.packets;
+  Verdict v;
+  NetView nv = netView(linktype, frame, caplen);
+  bool in_batch = true;
+  if (!nv.has_l3) {
+    v.state = kCsInvalid | kCsTracked;
+  } else {
+    std::vector<uint8_t> datagram;
+    switch (ipf_.preprocess(nv, zone, now, &datagram)) {
+      case Ipf::Verdict::kInvalid:
+        v.state = kCsInvalid | kCsTracked;
+        break;
+      case Ipf::Verdict::kHeld:
+        v.held = true;
+        in_batch = false;
+        break;
+      case Ipf::Verdict::kCompleted: {
+        in_batch = false;
+        CtPacket p;
+        if (extractCtPacket(nv.version, datagram.data(), uint32_t(datagram.size()), zone, &p)) {
+          v = process(p, now, commit, meta);
+        } else {
+          v.state = kCsInvalid | kCsTracked;
+        }
+        v.reassembled = true;
+        break;
+      }
+      case Ipf::Verdict::kNotFragment: {
+        CtPacket p;
+        if (nv.sane && extractCtPacket(nv.version, nv.l3, nv.l3_size, zone, &p)) {
+          v = process(p, now, commit, meta);
+        } else {
+          v.state = kCsInvalid | kCsTracked;
+        }
+        break;
+      }
+    }
+  }
+  ipf_.postprocess(now, in_batch);
+  return v;
+}
+
+Verdict Conntrack::executeIp(uint8_t version, const uint8_t* l3, uint32_t size, int64_t now,
+                             uint16_t zone, bool commit, const PacketMeta& meta) {
+  ++stats_.packets;
+  CtPacket p;
+  if (!extractCtPacket(version, l3, size, zone, &p)) {
+    Verdict v;
+    v.state = kCsInvalid | kCsTracked;
+    return v;
+  }
+  return process(p, now, commit, meta);
+}
+
+Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta) {
+  Verdict v;
+  uint8_t state = 0;
+  bool reply = false;
+  Conn* c = lookup(p.key, now, &reply);
+  bool create = false;
+  if (c != nullptr) {
+    if (p.icmp_related) {
+      state |= kCsRelated | (reply ? kCsReply : 0);
+    } else {
+      c->packets[reply ? 1 : 0]++;
+      switch (l4Ops(c->key().proto).update(*this, *c, p, reply, now)) {
+        case UpdateResult::kValid:
+          state = uint8_t((state | kCsEstablished | (reply ? kCsReply : 0)) & ~kCsNew);
+          break;
+        case UpdateResult::kValidNew:
+          state |= kCsNew;
+          break;
+        case UpdateResult::kInvalid:
+          state = kCsInvalid;
+          break;
+        case UpdateResult::kNew:
+          // Port reuse: the old connection expires now (the sweep removes it) and the packet
+          // makes a new one.
+          c->expiration = 0;
+          ++stats_.port_reuse;
+          create = true;
+          c = nullptr;
+          break;
+      }
+    }
+  } else if (p.icmp_related) {
+    state = kCsInvalid;  // an error about nothing we track.
+  } else {
+    create = true;
+  }
+  if (create) {
+    reply = false;
+    c = this->create(p, now, commit, &state);
+    v.created = c != nullptr;
+  }
+  v.state = uint8_t(state | kCsTracked);
+  v.conn = c;
+  v.reply = reply;
+
+  // Offload call sites (facts §3).
+  if (hooks_ != nullptr && c != nullptr) {
+    if (v.created) {
+      hooks_->onConnAdd(*c, meta);
+    } else if (reply && (v.state & kCsEstablished) && c->ext.offload_mark == OffloadMark::kAdded) {
+      hooks_->onEstablished(*c, meta);
+    }
+  }
+  return v;
+}
+
+Conn* Conntrack::create(const CtPacket& p, int64_t now, bool commit, uint8_t* state) {
+  const L4Ops& ops = l4Ops(p.key.proto);
+  if (!ops.valid_new(p)) {
+    *state = kCsInvalid;
+    return nullptr;
+  }
+  *state = kCsNew;
+  if (!commit) return nullptr;
+  uint16_t zone = p.key.zone;
+  auto zl = zone_limits_.find(zone);
+  if (zl != zone_limits_.end()
+          ? zoneConnCount(zone) >= zl->second
+          : (default_zone_limit_ != 0 && zoneConnCount(zone) >= default_zone_limit_)) {
+    ++stats_.limit_drops;
+    return nullptr;
+  }
+  if (config_.strict.replace_expired) {
+    // Strict: the expired connections of this tuple go first, so that one tuple never has two.
+    std::vector<Conn*> stale;
+    auto [b, e] = table_.equal_range(p.key);
+    for (auto it = b; it != e; ++it) {
+      if (std::find(stale.begin(), stale.end(), it->second) == stale.end()) {
+        stale.push_back(it->second);
+      }
+    }
+    for (Conn* s : stale) clean(s, DeleteReason::kReplaced);
+  }
+  if (n_conn_ >= config_.conn_limit) {
+    ++stats_.limit_drops;
+    return nullptr;
+  }
+  auto owned = std::make_unique<Conn>();
+  Conn* c = owned.get();
+  c->ext.key_fwd = p.key;
+  c->ext.key_rev = reverseKey(p.key);
+  c->id = next_id_++;
+  c->created_ms = now;
+  c->packets[0] = 1;
+  ops.new_conn(*this, *c, p, now);
+  insert(std::move(owned));
+  ++stats_.conns_created;
+  return c;
+}
+
+void Conntrack::insert(std::unique_ptr<Conn> owned) {
+  Conn* c = owned.get();
+  table_.emplace(c->key(), c);
+  table_.emplace(c->revKey(), c);
+  c->exp_list = next_list_;
+  next_list_ = (next_list_ + 1) % kExpLists;
+  auto& list = exp_lists_[c->exp_list];
+  list.push_back(std::move(owned));
+  c->self = std::prev(list.end());
+  ++n_conn_;
+  ++zone_count_[c->key().zone];
+}
+
+void Conntrack::eraseKey(const ConnKey& key, const Conn* c) {
+  auto [b, e] = table_.equal_range(key);
+  for (auto it = b; it != e; ++it) {
+    if (it->second == c) {
+      table_.erase(it);
+      return;
+    }
+  }
+}
+
+void Conntrack::clean(Conn* c, DeleteReason reason) {
+  if (hooks_ != nullptr) hooks_->onDelete(*c, reason);
+  eraseKey(c->key(), c);
+  eraseKey(c->revKey(), c);
+  auto zc = zone_count_.find(c->key().zone);
+  if (zc != zone_count_.end() && --zc->second == 0) zone_count_.erase(zc);
+  --n_conn_;
+  ++stats_.conns_removed;
+  exp_lists_[c->exp_list].erase(c->self);  // frees c.
+}
+
+bool Conntrack::maybeSweep(int64_t now) {
+  if (next_sweep_ms_ == INT64_MIN) {
+    next_sweep_ms_ = now + config_.sweep_interval_ms;
+    return false;
+  }
+  if (now < next_sweep_ms_) return false;
+  sweep(now);
+  next_sweep_ms_ = now + config_.sweep_interval_ms;
+  return true;
+}
+
+size_t Conntrack::sweep(int64_t now) {
+  ++stats_.sweeps;
+  size_t bound = std::max<size_t>(1, config_.conn_limit / 64);
+  size_t visited = 0;
+  std::vector<Conn*> expired;
+  uint32_t i = next_sweep_;
+  for (uint32_t n = 0; n < kExpLists; ++n, i = (i + 1) % kExpLists) {
+    if (visited > bound) break;
+    for (auto& c : exp_lists_[i]) {
+      ++visited;
+      if (c->expired(now)) expired.push_back(c.get());
+    }
+  }
+  next_sweep_ = i;
+  stats_.swept += visited;
+
+  std::vector<Conn*> offloaded;
+  size_t removed = 0;
+  for (Conn* c : expired) {
+    if (hooks_ != nullptr && c->ext.offload_mark != OffloadMark::kNone) {
+      offloaded.push_back(c);
+    } else {
+      clean(c, DeleteReason::kSweep);
+      ++removed;
+    }
+  }
+  if (!offloaded.empty()) {
+    std::vector<int64_t> last_used(offloaded.size(), 0);
+    stats_.updates += offloaded.size();
+    hooks_->onUpdateBatch(offloaded, last_used);
+    for (size_t k = 0; k < offloaded.size(); ++k) {
+      Conn* c = offloaded[k];
+      int64_t ts = last_used[k];
+      bool keep = ts != 0;
+      int64_t until = std::max(c->expiration, now + config_.sweep_interval_ms);
+      if (keep && config_.strict.update_checks_timestamp) {
+        until = ts + int64_t(secondsFor(c->key().zone, c->timer)) * 1000;
+        keep = until > now;
+      }
+      if (keep) {
+        c->expiration = until;
+      } else {
+        clean(c, DeleteReason::kUpdateFailed);
+        ++removed;
+      }
+    }
+  }
+  return removed;
+}
+
+size_t Conntrack::flushAll() {
+  size_t n = 0;
+  for (auto& l : exp_lists_) {
+    while (!l.empty()) {
+      clean(l.front().get(), DeleteReason::kFlushAll);
+      ++n;
+    }
+  }
+  return n;
+}
+
+size_t Conntrack::flushZone(uint16_t zone) {
+  size_t n = 0;
+  for (auto& l : exp_lists_) {
+    for (auto it = l.begin(); it != l.end();) {
+      Conn* c = (it++)->get();
+      if (c->key().zone == zone) {
+        clean(c, DeleteReason::kFlushZone);
+        ++n;
+      }
+    }
+  }
+  return n;
+}
+
+size_t Conntrack::flushTuple(const ConnKey& key, int64_t now) {
+  Conn* c = lookup(key, now);
+  if (c == nullptr) return 0;
+  clean(c, DeleteReason::kFlushTuple);
+  return 1;
+}
+
+void Conntrack::destroy() {
+  for (auto& l : exp_lists_) {
+    while (!l.empty()) clean(l.front().get(), DeleteReason::kDestroy);
+  }
+}
+
+}  // namespace ctsim::ct

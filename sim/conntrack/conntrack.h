@@ -1,0 +1,227 @@
+#pragma once
+// The conntrack engine: OVS's userspace connection tracker on a simulated clock.
+//
+// One call per packet (execute()), commit on request; `now` (ms) always comes from the caller,
+// the engine never reads a clock. Connections are found by their forward or their stored
+// reverse key (a match on the reverse key is a reply); expired connections stay in the table,
+// invisible to lookups, until a sweep (or a flush) removes them, as in OVS.
+//
+// Offload hooks: an OffloadHooks implementation, when set, is called exactly where the RFC's
+// conntrack calls its provider registry (facts §3): onConnAdd after a committed connection is
+// created; onEstablished for a reply packet with `est` on a connection marked ADDED; onDelete
+// from the one removal path (sweep, flushes, destroy); onUpdateBatch from the sweep only, for
+// expired connections marked offloaded.
+//
+// Threading: none. One engine is driven by one thread; callers serialise.
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "providers/conn.h"
+#include "sim/conntrack/conn_key.h"
+#include "sim/conntrack/ct_state.h"
+#include "sim/conntrack/extract.h"
+#include "sim/conntrack/ipf.h"
+#include "sim/conntrack/timeouts.h"
+
+namespace ctsim::ct {
+
+// State of a UDP/SCTP/other connection (OVS's OTHERS_*).
+enum class OtherState : uint8_t { kFirst, kMultiple, kBidir };
+// State of an ICMP connection (OVS's ICMPS_*).
+enum class IcmpState : uint8_t { kFirst, kReply };
+
+// One tracked connection. `ext` is the provider-visible struct conn (providers/conn.h): its
+// keys, TCP peers, coarse state and offload mark are the engine's own storage, so providers and
+// the registry read exactly what the engine uses.
+struct Conn {
+  ::conn ext{};                        // keys, TCP peers, state, offload mark (see conn.h).
+  int64_t expiration = 0;              // ms; expired when now >= expiration.
+  Timeout timer = Timeout::kUdpFirst;  // the timer last armed.
+  uint8_t l4_state = 0;                // OtherState or IcmpState (not used for TCP).
+  uint64_t id = 0;                     // creation number, from 1.
+  int64_t created_ms = 0;              // `now` of the packet that created it.
+  uint64_t packets[2] = {0, 0};        // packets seen, [0] original and [1] reply direction.
+  uint32_t exp_list = 0;               // which sweep list holds it.
+  std::list<std::unique_ptr<Conn>>::iterator self;  // its node in that list.
+
+  const ConnKey& key() const { return ext.key_fwd; }
+  const ConnKey& revKey() const { return ext.key_rev; }
+  bool expired(int64_t now) const { return now >= expiration; }
+};
+
+// Why a connection is being removed.
+enum class DeleteReason : uint8_t {
+  kSweep,         // expired, found by the sweep.
+  kUpdateFailed,  // expired and offloaded, and conn_update gave no (usable) timestamp.
+  kFlushAll,      // flush of the whole table.
+  kFlushZone,     // flush of one zone.
+  kFlushTuple,    // flush of one tuple.
+  kDestroy,       // the engine is being destroyed.
+  kReplaced,      // strict profile: an expired connection replaced by a new one for its tuple.
+};
+const char* deleteReasonName(DeleteReason r);
+
+// Facts about the packet a hook is called for.
+struct PacketMeta {
+  uint64_t packet = 0;   // 1-based packet number in the trace (0: not from a trace).
+  uint32_t in_port = 0;  // input port.
+};
+
+// The offload seam. Implementations must not call back into the engine.
+class OffloadHooks {
+ public:
+  virtual ~OffloadHooks() = default;
+  // A committed connection was just created by the packet (conn_add).
+  virtual void onConnAdd(Conn& conn, const PacketMeta& meta) = 0;
+  // A reply packet with `est` on a connection whose offload mark is kAdded (conn_established).
+  virtual void onEstablished(Conn& conn, const PacketMeta& meta) = 0;
+  // The connection is being removed (conn_del); it is still intact during the call.
+  virtual void onDelete(Conn& conn, DeleteReason reason) = 0;
+  // Expired offloaded connections found by one sweep pass (batched conn_update). Fill
+  // last_used[i] for conns[i]: ms since the epoch, 0 when unknown or on error.
+  virtual void onUpdateBatch(std::span<Conn* const> conns, std::span<int64_t> last_used) = 0;
+};
+
+// What the engine does where OVS and the RFC have known defects (facts §5). All false: OVS and
+// the RFC as they are; all true: the strict profile.
+struct StrictFixes {
+  bool replace_expired = false;          // §5.1: remove an expired, unswept connection of the
+                                         // tuple (with conn_del) before creating its successor.
+  bool update_checks_timestamp = false;  // §5.3: conn_update's answer keeps a connection only
+                                         // while last_used + its timeout is in the future.
+  bool validate_responder_rst = false;   // §5.5: the responder's first packet, when a RST, must
+                                         // acknowledge the SYN.
+};
+
+struct ConntrackConfig {
+  bool tcp_seq_check = true;             // TCP sequence/window checks (OVS default: on).
+  bool skip_seq_check_offloaded = true;  // the RFC skips them for offloaded connections.
+  uint32_t conn_limit = 3000000;         // global connection limit (OVS default).
+  int64_t sweep_interval_ms = 20000;     // OVS's default sweep interval.
+  IpfConfig ipf;                         // fragment reassembly.
+  StrictFixes strict;                    // defect fixes; off by default.
+};
+
+// Counters kept by the engine.
+struct ConntrackStats {
+  uint64_t packets = 0;        // execute() calls.
+  uint64_t conns_created = 0;  // connections created.
+  uint64_t conns_removed = 0;  // connections removed (any reason).
+  uint64_t limit_drops = 0;    // `new` packets that could not create a connection (limits).
+  uint64_t port_reuse = 0;     // TCP connections recreated by a SYN after both closed.
+  uint64_t sweeps = 0;         // sweep passes.
+  uint64_t swept = 0;          // connections visited by sweeps.
+  uint64_t updates = 0;        // connections passed to onUpdateBatch.
+};
+
+// The result of one execute().
+struct Verdict {
+  uint8_t state = 0;         // CtState bits; 0 for a held fragment.
+  Conn* conn = nullptr;      // the connection the packet matched or created, if any.
+  bool reply = false;        // the packet went in the reply direction of conn.
+  bool created = false;      // conn was created by this packet.
+  bool held = false;         // an IP fragment held for reassembly.
+  bool reassembled = false;  // the packet completed a datagram; the state is the datagram's.
+};
+
+class Conntrack {
+ public:
+  explicit Conntrack(ConntrackConfig config = {});
+  ~Conntrack();
+  Conntrack(const Conntrack&) = delete;
+  Conntrack& operator=(const Conntrack&) = delete;
+
+  // Sets (or, with nullptr, removes) the offload hooks. Not owned.
+  void setHooks(OffloadHooks* hooks) { hooks_ = hooks; }
+
+  // Tracks one captured frame of `linktype` at `now` in `zone` (fragments reassembled first).
+  Verdict execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
+                  uint16_t zone, bool commit = true, const PacketMeta& meta = {});
+  // Tracks one IP datagram of `size` bytes (no link layer, no reassembly).
+  Verdict executeIp(uint8_t version, const uint8_t* l3, uint32_t size, int64_t now, uint16_t zone,
+                    bool commit = true, const PacketMeta& meta = {});
+
+  // Runs a sweep pass when `now` has reached the next sweep time; returns true if it ran.
+  bool maybeSweep(int64_t now);
+  // One sweep pass: removes expired connections (asking the hooks about offloaded ones),
+  // visiting at most conn_limit / 64 connections (whole lists at a time, as OVS). Returns the
+  // number of connections removed.
+  size_t sweep(int64_t now);
+
+  // Flushes: every connection, one zone's, or the one matching `key` (either direction; an
+  // expired connection is not found). Each removal calls onDelete. Return the number removed.
+  size_t flushAll();
+  size_t flushZone(uint16_t zone);
+  size_t flushTuple(const ConnKey& key, int64_t now);
+  // Removes every connection with onDelete(kDestroy), as conntrack_destroy.
+  void destroy();
+
+  // Limits: the global one, an explicit per-zone one (0 blocks the zone) and the default for
+  // zones without an explicit one (0: unlimited).
+  void setConnLimit(uint32_t limit) { config_.conn_limit = limit; }
+  void setZoneLimit(uint16_t zone, uint32_t limit) { zone_limits_[zone] = limit; }
+  void clearZoneLimit(uint16_t zone) { zone_limits_.erase(zone); }
+  void setDefaultZoneLimit(uint32_t limit) { default_zone_limit_ = limit; }
+  // Timeout policy of one zone (overrides OVS's default policy for connections of that zone).
+  void setZoneTimeoutPolicy(uint16_t zone, const TimeoutPolicy& policy);
+  void clearZoneTimeoutPolicy(uint16_t zone) { zone_policies_.erase(zone); }
+  void setTcpSeqCheck(bool on) { config_.tcp_seq_check = on; }
+
+  // The live (not expired) connection of `key`, and whether key is its reverse.
+  Conn* lookup(const ConnKey& key, int64_t now, bool* reply = nullptr);
+  // Connections in the table (expired ones included, as OVS counts them).
+  size_t connCount() const { return n_conn_; }
+  size_t zoneConnCount(uint16_t zone) const;
+  // Every connection in the table, in no particular order.
+  std::vector<const Conn*> connections() const;
+
+  const ConntrackConfig& config() const { return config_; }
+  const ConntrackStats& stats() const { return stats_; }
+  const Ipf& ipf() const { return ipf_; }
+
+  // For the protocol ops (sim/conntrack/l4_proto.h).
+  // Arms `timer` of the connection's zone policy: expiration = now + seconds * 1000.
+  void setTimer(Conn& c, Timeout timer, int64_t now);
+  // True when TCP sequence checks are skipped for this connection.
+  bool seqCheckBypassed(const Conn& c) const;
+
+ private:
+  Verdict process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta);
+  Conn* create(const CtPacket& p, int64_t now, bool commit, uint8_t* state);
+  void insert(std::unique_ptr<Conn> c);
+  // The one removal path: hooks, table, lists, counters.
+  void clean(Conn* c, DeleteReason reason);
+  void eraseKey(const ConnKey& key, const Conn* c);
+  uint32_t secondsFor(uint16_t zone, Timeout t) const;
+
+  static constexpr uint32_t kExpLists = 100;  // OVS's N_EXP_LISTS.
+
+  ConntrackConfig config_;
+  OffloadHooks* hooks_ = nullptr;
+  Ipf ipf_;
+  // Both keys of every connection -> the connection.
+  std::unordered_multimap<ConnKey, Conn*, ConnKeyHash, ConnKeyEq> table_;
+  // Owners of the connections, spread over the sweep lists.
+  std::vector<std::list<std::unique_ptr<Conn>>> exp_lists_;
+  uint32_t next_list_ = 0;             // list for the next connection (round robin).
+  uint32_t next_sweep_ = 0;            // list the next sweep starts with.
+  int64_t next_sweep_ms_ = INT64_MIN;  // when maybeSweep() runs next (first call: arm only).
+  size_t n_conn_ = 0;
+  uint64_t next_id_ = 1;
+  std::map<uint16_t, uint32_t> zone_limits_;           // explicit per-zone limits.
+  uint32_t default_zone_limit_ = 0;                    // 0: unlimited.
+  std::unordered_map<uint16_t, uint32_t> zone_count_;  // connections per zone.
+  std::map<uint16_t, TimeoutPolicy> zone_policies_;
+  TimeoutPolicy default_policy_ = TimeoutPolicy::defaults();
+  ConntrackStats stats_;
+};
+
+}  // namespace ctsim::ct
