@@ -1,30 +1,117 @@
 // `ctsim replay FILE`: replays a capture through the conntrack engine, one packet per call.
 //
-// Output: with `--emit ct-state`, one line per packet on stdout in exactly the format of OVS's
-// test tool ("N: new|trk"), so that the output diffs clean against the oracle files; the summary
-// then goes to stderr, never into that stream. Without --emit the summary goes to stdout.
+// Offload: `--provider NAME[:k=v,...]` (built-ins) and `--provider-lib PATH` (plug-ins), both
+// repeatable and registered in the order given, make up the replay's registry; `--profile`
+// (strict by default) selects the registry profile and the engine's defect fixes. Without any of
+// these three options no hooks are installed at all (plain OVS conntrack, as before). Every
+// packet comes in on netdev "p0", port 1. After the last packet the table is flushed (one
+// conn_del per connection), then the switch shuts down (every provider's flush(), once).
+//
+// Output on stdout with `--emit`:
+//   ct-state  one line per packet in exactly the format of OVS's test tool ("N: new|trk"), so
+//             that it diffs clean against the oracle files;
+//   events    one line per hook call and provider reached: "WHERE: OP PROVIDER KEY", WHERE the
+//             packet number (sweeps are attributed to the packet that triggered them), "end"
+//             (end-of-trace flush) or "shutdown"; OP conn_add, conn_established, conn_del,
+//             conn_update or flush; PROVIDER "-" when the registry reached none (e.g. a conn_del
+//             its profile gates off); KEY the forward key ("tcp 10.0.0.1:1000 -> 10.0.0.2:80
+//             zone=0"), absent for flush;
+//   hooks     exactly the `.rfc-v2-hooks` oracle format (ct_state in 16 columns, then the hooks
+//             of that packet; last line "flush: conn_del xN; totals: add= est= del= upd=").
+// The summary then goes to stderr, never into that stream; without --emit it goes to stdout.
 // `--json` prints the summary as JSON; `--no-summary` leaves it out.
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
+#include "providers/builtin.h"
+#include "providers/plugin_loader.h"
+#include "providers/registry.h"
+#include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
 
 namespace ctsim::cli {
 namespace {
 
 struct ReplayArgs {
-  std::string file;                // the capture.
-  std::string clock = "trace";     // trace | frozen.
-  std::string emit = "none";       // none | ct-state.
-  std::string zone_from = "none";  // none | vlan.
-  bool json = false;               // summary as JSON.
-  bool no_summary = false;         // no summary at all.
-  bool no_seq_check = false;       // TCP sequence checks off.
+  std::string file;                    // the capture.
+  std::string clock = "trace";         // trace | frozen.
+  std::string emit = "none";           // none | ct-state | events | hooks.
+  std::string zone_from = "none";      // none | vlan.
+  bool json = false;                   // summary as JSON.
+  bool no_summary = false;             // no summary at all.
+  bool no_seq_check = false;           // TCP sequence checks off.
+  std::string profile = "strict";      // hook profile.
+  std::vector<std::string> providers;  // built-in provider specs, in order.
+  std::vector<std::string> libs;       // plug-in paths, in order.
+  // Registration order of providers and libraries as given on the command line: false for the
+  // next --provider, true for the next --provider-lib.
+  std::vector<bool> order;
+  bool offload = false;  // --profile, --provider or --provider-lib given.
 };
 
-nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s) {
+// What the offload part of a replay reports.
+struct OffloadReport {
+  Profile profile = Profile::kStrict;
+  ct::HookCounts counts;
+  std::vector<ProviderInfo> providers;
+};
+
+nlohmann::json offloadJson(const OffloadReport& r) {
+  nlohmann::json j;
+  j["profile"] = profileName(r.profile);
+  j["netdev"] = {{"name", "p0"}, {"port", 1}};
+  const ct::HookCounts& c = r.counts;
+  j["hooks"] = {{"conn_add", c.add},
+                {"conn_add_failed", c.add_failed},
+                {"conn_established", c.est},
+                {"conn_del_requested", c.del_requested},
+                {"conn_del", c.del},
+                {"conn_del_at_end", c.del_at_end},
+                {"conn_update", c.upd},
+                {"conn_update_kept", c.upd_kept},
+                {"update_batches", c.upd_batches},
+                {"shutdown_flushes", c.shutdown_flushes}};
+  j["providers"] = nlohmann::json::array();
+  for (const ProviderInfo& p : r.providers) {
+    nlohmann::json calls;
+    for (int i = 0; i < kCallbackCount; ++i) {
+      calls[callbackName(static_cast<Callback>(i))] = p.calls[size_t(i)];
+    }
+    j["providers"].push_back({{"name", p.name}, {"origin", p.origin}, {"calls", calls}});
+  }
+  return j;
+}
+
+void printOffloadText(FILE* out, const OffloadReport& r) {
+  const ct::HookCounts& c = r.counts;
+  std::fprintf(out, "offload (profile %s, netdev p0 port 1):\n", profileName(r.profile));
+  std::fprintf(out,
+               "  hook calls: conn_add %llu (%llu failed), conn_established %llu, conn_del %llu "
+               "of %llu removals (%llu at the end flush), conn_update %llu (%llu kept) in %llu "
+               "batches, shutdown flush %llu\n",
+               (unsigned long long)c.add, (unsigned long long)c.add_failed,
+               (unsigned long long)c.est, (unsigned long long)c.del,
+               (unsigned long long)c.del_requested, (unsigned long long)c.del_at_end,
+               (unsigned long long)c.upd, (unsigned long long)c.upd_kept,
+               (unsigned long long)c.upd_batches, (unsigned long long)c.shutdown_flushes);
+  for (const ProviderInfo& p : r.providers) {
+    std::string calls;
+    for (int i = 0; i < kCallbackCount; ++i) {
+      if (p.calls[size_t(i)] == 0) continue;
+      calls += std::string(calls.empty() ? "" : ", ") + callbackName(static_cast<Callback>(i)) +
+               " " + std::to_string(p.calls[size_t(i)]);
+    }
+    std::fprintf(out, "  provider %s (%s): %s\n", p.name.c_str(), p.origin.c_str(),
+                 calls.empty() ? "no calls" : calls.c_str());
+  }
+}
+
+nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s,
+                           const OffloadReport* offload) {
   nlohmann::json j;
   j["file"] = file;
   j["packets"] = s.packets;
@@ -41,16 +128,19 @@ nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s) 
                     {"ipf_reassembly_failed", s.ipf.reass_failed}};
   j["connections"] = s.conns;
   j["connections_expired_at_end"] = s.conns_expired_at_end;
+  j["connections_flushed_at_end"] = s.flushed_at_end;
   j["engine"] = {{"created", s.engine.conns_created},   {"removed", s.engine.conns_removed},
                  {"limit_drops", s.engine.limit_drops}, {"tcp_port_reuse", s.engine.port_reuse},
                  {"sweeps", s.engine.sweeps},           {"swept", s.engine.swept}};
   if (s.trace_error) {
     j["trace_error"] = {{"record", s.trace_error_record}, {"reason", s.trace_error_reason}};
   }
+  if (offload != nullptr) j["offload"] = offloadJson(*offload);
   return j;
 }
 
-void printSummaryText(FILE* out, const std::string& file, const ct::ReplaySummary& s) {
+void printSummaryText(FILE* out, const std::string& file, const ct::ReplaySummary& s,
+                      const OffloadReport* offload) {
   std::fprintf(out, "%s: %llu packets\n", file.c_str(), (unsigned long long)s.packets);
   std::fprintf(out, "packets by ct_state:\n");
   for (const auto& [k, v] : s.by_ct_state) {
@@ -79,23 +169,61 @@ void printSummaryText(FILE* out, const std::string& file, const ct::ReplaySummar
     std::fprintf(out, "trace ended at record %llu: %s\n", (unsigned long long)s.trace_error_record,
                  s.trace_error_reason.c_str());
   }
+  if (offload != nullptr) printOffloadText(out, *offload);
 }
 
+void writeOut(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
 int runReplay(const ReplayArgs& a) {
+  auto profile = parseProfile(a.profile);
+  if (!profile.ok()) {
+    std::fprintf(stderr, "ctsim replay: %s\n", profile.status().message().c_str());
+    return kExitBadInput;
+  }
   ct::ReplayOptions opt;
   opt.clock = a.clock == "frozen" ? ct::ClockMode::kFrozen : ct::ClockMode::kTrace;
   opt.zone = a.zone_from == "vlan" ? ct::ZoneMode::kVlan : ct::ZoneMode::kZero;
   opt.engine.tcp_seq_check = !a.no_seq_check;
+
+  // Offload: the registry, its providers in the order given, the hooks.
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<ct::RegistryHooks> hooks;
+  ct::HooksOracleWriter hooks_writer;
+  bool emit_events = a.emit == "events", emit_hooks = a.emit == "hooks";
+  if (a.offload || emit_events || emit_hooks) {
+    registry = std::make_unique<Registry>(profile.value());
+    size_t next_provider = 0, next_lib = 0;
+    for (bool lib : a.order) {
+      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
+                      : addBuiltinProvider(*registry, a.providers[next_provider++]);
+      if (!st.ok()) {
+        std::fprintf(stderr, "ctsim replay: %s\n", st.message().c_str());
+        return kExitBadInput;
+      }
+    }
+    hooks = std::make_unique<ct::RegistryHooks>(*registry);
+    if (emit_events) {
+      hooks->setListener([](const ct::HookEvent& e) { writeOut(ct::formatHookEvent(e)); }, true);
+    } else if (emit_hooks) {
+      hooks->setListener([&](const ct::HookEvent& e) { hooks_writer.onEvent(e); }, false);
+    }
+    opt.engine = ct::hookProfileConfig(profile.value(), opt.engine);
+    opt.hooks = hooks.get();
+  }
+
   ct::Replayer replayer(opt);
-  bool emit = a.emit == "ct-state";
+  bool emit_ct_state = a.emit == "ct-state";
   std::string line;
   auto on_packet = [&](const TraceRecord& rec, const ct::Verdict& v) {
-    if (!emit) return;
-    line = std::to_string(rec.index);
-    line += ": ";
-    line += ct::formatCtState(v.state);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
+    if (emit_ct_state) {
+      line = std::to_string(rec.index);
+      line += ": ";
+      line += ct::formatCtState(v.state);
+      line += '\n';
+      writeOut(line);
+    } else if (emit_hooks) {
+      writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
+    }
   };
   auto result = replayer.run(a.file, on_packet);
   if (!result.ok()) {
@@ -103,14 +231,23 @@ int runReplay(const ReplayArgs& a) {
                  result.status().message().c_str());
     return kExitBadInput;
   }
+  OffloadReport report;
+  if (hooks) {
+    if (emit_hooks) writeOut(hooks_writer.finalLine(hooks->counts()) + "\n");
+    hooks->shutdown();  // switch shutdown: provider flush(), after the end-of-trace flush.
+    report.profile = profile.value();
+    report.counts = hooks->counts();
+    report.providers = registry->providers();
+  }
   std::fflush(stdout);
   if (a.no_summary) return kExitOk;
-  FILE* out = emit ? stderr : stdout;
+  FILE* out = a.emit != "none" ? stderr : stdout;
+  const OffloadReport* off = hooks ? &report : nullptr;
   if (a.json) {
-    std::string text = summaryJson(a.file, result.value()).dump(2);
+    std::string text = summaryJson(a.file, result.value(), off).dump(2);
     std::fprintf(out, "%s\n", text.c_str());
   } else {
-    printSummaryText(out, a.file, result.value());
+    printSummaryText(out, a.file, result.value(), off);
   }
   return kExitOk;
 }
@@ -123,14 +260,43 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("FILE", args->file, "pcap or pcapng capture")->required();
   cmd->add_option("--clock", args->clock, "trace: now = capture time; frozen: time stands still")
       ->check(CLI::IsMember({"trace", "frozen"}));
-  cmd->add_option("--emit", args->emit, "per-packet output: none, or ct-state (oracle format)")
-      ->check(CLI::IsMember({"none", "ct-state"}));
+  cmd->add_option("--emit", args->emit,
+                  "stdout: none, ct-state (oracle format), events (one line per hook call) or "
+                  "hooks (the .rfc-v2-hooks oracle format)")
+      ->check(CLI::IsMember({"none", "ct-state", "events", "hooks"}));
+  CLI::Option* profile =
+      cmd->add_option("--profile", args->profile,
+                      "hook profile: strict (default; fixes facts §5), rfc-v1 or rfc-v2")
+          ->check(CLI::IsMember({"rfc-v1", "rfc-v2", "strict"}));
+  CLI::Option* provider =
+      cmd->add_option("--provider", args->providers,
+                      "register a built-in offload provider, NAME[:key=value,...] (repeatable; "
+                      "dispatch order = order given, with --provider-lib)")
+          ->allow_extra_args(false);
+  addProviderLibOption(*cmd, args->libs);
+  CLI::Option* lib = cmd->get_option("--provider-lib");
+  lib->allow_extra_args(false);
   cmd->add_option("--zone-from", args->zone_from, "zone: none (0) or vlan (outer VLAN id)")
       ->check(CLI::IsMember({"none", "vlan"}));
   cmd->add_flag("--json", args->json, "summary as JSON");
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
-  cmd->callback([args, &exit_code]() { exit_code = runReplay(*args); });
+  cmd->callback([args, cmd, profile, provider, lib, &exit_code]() {
+    // Registration order: the command line's, --provider and --provider-lib interleaved.
+    args->order.clear();
+    for (const CLI::Option* o : cmd->parse_order()) {
+      if (o == provider) args->order.push_back(false);
+      if (o == lib) args->order.push_back(true);
+    }
+    size_t n_lib = 0;
+    for (bool l : args->order) n_lib += l ? 1 : 0;
+    if (n_lib != args->libs.size() || args->order.size() - n_lib != args->providers.size()) {
+      args->order.assign(args->providers.size(), false);  // fallback: built-ins, then plug-ins.
+      args->order.insert(args->order.end(), args->libs.size(), true);
+    }
+    args->offload = profile->count() > 0 || !args->providers.empty() || !args->libs.empty();
+    exit_code = runReplay(*args);
+  });
 }
 
 }  // namespace ctsim::cli

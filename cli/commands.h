@@ -16,8 +16,9 @@ inline constexpr int kExitBadInput = 2;  // bad input: missing file, not a captu
 // `ctsim trace-info FILE...`
 void addTraceInfoCommand(CLI::App& app, int& exit_code);
 
-// `ctsim replay FILE [--clock trace|frozen] [--emit none|ct-state] [--zone-from none|vlan]
-// [--json] [--no-summary] [--no-tcp-seq-check]`
+// `ctsim replay FILE [--clock trace|frozen] [--emit none|ct-state|events|hooks]
+// [--zone-from none|vlan] [--profile rfc-v1|rfc-v2|strict] [--provider NAME[:k=v,...]]...
+// [--provider-lib PATH]... [--json] [--no-summary] [--no-tcp-seq-check]`
 void addReplayCommand(CLI::App& app, int& exit_code);
 
 // `ctsim gen OUT.pcap [options]`

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two commands of the README quick start, each self-sufficient on a fresh Debian 12 machine:
 #   cmake/dev.sh demo   install packages, build (release), run the main job on the bundled trace
-#   cmake/dev.sh test   install packages, build with ASan+UBSan, run the whole test suite
+#   cmake/dev.sh test   install packages, build with ASan+UBSan, run the whole test suite, then
+#                       a fuzz smoke of each libFuzzer target (CTSIM_FUZZ_SECONDS, default 60)
 # A second run reuses the installed packages and the build directories.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,10 @@ case "${1:-}" in
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
     ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
+    # Fuzz smoke: each libFuzzer target for CTSIM_FUZZ_SECONDS (default 60; 0 skips).
+    if [ "${CTSIM_FUZZ_SECONDS:-60}" != 0 ]; then
+      bash cmake/fuzz.sh "${CTSIM_FUZZ_SECONDS:-60}"
+    fi
     ;;
   *)
     echo "usage: cmake/dev.sh demo|test" >&2

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/conn.h"
+#include "providers/emu_hw/emu_hw.h"
 
 namespace ctsim {
 
@@ -143,6 +144,10 @@ Result<ProviderSpec> parseProviderSpec(std::string_view text) {
 const std::vector<BuiltinProvider>& builtinProviders() {
   static const std::vector<BuiltinProvider> table = {
       {"dummy", "the RFC's dummy; options name=, can_offload=BOOL, add_error=ERRNO", makeDummy},
+      {"emu-hw",
+       "emulated NIC table with a fast path; options profile=NAME, capacity=N, program_at=, "
+       "insert_latency=, rate=, queue=, aging=, seed=... (providers/emu_hw/emu_hw.h)",
+       emu_hw::makeEmuHw},
       {"recorder", "one JSON line per callback; options name=, path=FILE|-, can_offload=BOOL",
        makeRecorder},
   };

@@ -1,6 +1,7 @@
 #pragma once
-// Built-in providers (dummy, recorder), the provider spec syntax "name:key=value,..." and the
-// name -> factory table.  Built-ins are registered by explicit calls, never static constructors.
+// Built-in providers (dummy, recorder; emu-hw lives in providers/emu_hw/), the provider spec
+// syntax "name:key=value,..." and the name -> factory table.  Built-ins are registered by
+// explicit calls, never static constructors.
 
 #include <cstdio>
 #include <memory>

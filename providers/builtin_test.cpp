@@ -52,9 +52,10 @@ TEST(BuiltinFactory, RegisterAllListsThemSorted) {
   Registry r;
   ASSERT_TRUE(registerBuiltinProviders(r).ok());
   auto list = r.providers();
-  ASSERT_EQ(list.size(), 2u);
+  ASSERT_EQ(list.size(), 3u);
   EXPECT_EQ(list[0].name, "dummy");
-  EXPECT_EQ(list[1].name, "recorder");
+  EXPECT_EQ(list[1].name, "emu-hw");
+  EXPECT_EQ(list[2].name, "recorder");
   EXPECT_EQ(list[0].origin, kOriginBuiltin);
   EXPECT_TRUE(addBuiltinProvider(r, "dummy:name=dummy2").ok());
   EXPECT_EQ(addBuiltinProvider(r, "dummy").code(), EEXIST);

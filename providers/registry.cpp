@@ -318,6 +318,12 @@ std::vector<ProviderInfo> Registry::providers() const {
 
 size_t Registry::size() const { return snapshot()->entries.size(); }
 
+std::vector<Provider*> Registry::providerObjects() const {
+  std::vector<Provider*> out;
+  for (const Entry* e : snapshot()->entries) out.push_back(e->provider.get());
+  return out;
+}
+
 // ---- Dispatch --------------------------------------------------------------------------------
 // Each *One helper walks one snapshot.  With 'batched', providers having batch_submit are
 // skipped: they already received the whole batch.

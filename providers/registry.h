@@ -163,6 +163,9 @@ class Registry {
   // The registered providers in dispatch (registration) order, with their call counters.
   std::vector<ProviderInfo> providers() const;
   size_t size() const;
+  // The registered Provider objects in dispatch order (e.g. to find fast paths, fast_path.h).
+  // Each stays valid until the Registry is destroyed, even if unregistered meanwhile.
+  std::vector<Provider*> providerObjects() const;
 
  private:
   struct Entry;

@@ -1,5 +1,7 @@
 #include "sim/pcapng_reader.h"
 
+#include "sim/trace_reader.h"
+
 #include <cerrno>
 
 namespace ctsim {
@@ -154,7 +156,10 @@ int PcapngReader::next(Record& rec) {
     uint64_t tps = itf.ticks_per_second;
     int64_t secs = int64_t(ticks / tps);
     int64_t frac = int64_t(ticks % tps);
-    rec.ts_ns = (secs + itf.offset_s) * 1000000000 + int64_t((__int128)frac * 1000000000 / tps);
+    int64_t sec = itf.offset_s > 0 && secs > INT64_MAX - itf.offset_s   ? INT64_MAX
+                  : itf.offset_s < 0 && secs < INT64_MIN - itf.offset_s ? INT64_MIN
+                                                                        : secs + itf.offset_s;
+    rec.ts_ns = saturatingNs(sec, int64_t((__int128)frac * 1000000000 / tps));
     rec.caplen = caplen;
     rec.wirelen = wirelen;
     rec.linktype = itf.linktype;

@@ -22,6 +22,13 @@ const char* captureFormatName(CaptureFormat f) {
   return "?";
 }
 
+int64_t saturatingNs(int64_t sec, int64_t subsec_ns) {
+  constexpr int64_t kMaxSec = INT64_MAX / 1000000000 - 1;
+  if (sec > kMaxSec) return INT64_MAX;
+  if (sec < -kMaxSec) return INT64_MIN;
+  return sec * 1000000000 + subsec_ns;
+}
+
 namespace {
 
 // Looks at the magic number to name the format and byte order before libpcap opens the file.
@@ -129,7 +136,7 @@ bool TraceReader::next(TraceRecord& rec) {
   int rc = pcap_next_ex(pcap_, &hdr, &data);
   if (rc == 1) {
     rec.index = ++records_;
-    rec.ts_ns = int64_t(hdr->ts.tv_sec) * 1000000000 + int64_t(hdr->ts.tv_usec);
+    rec.ts_ns = saturatingNs(int64_t(hdr->ts.tv_sec), int64_t(hdr->ts.tv_usec));
     rec.caplen = hdr->caplen;
     rec.wirelen = hdr->len;
     rec.linktype = linktype_;

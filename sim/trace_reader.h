@@ -34,6 +34,10 @@ struct TraceRecord {
   const uint8_t* data = nullptr;
 };
 
+// sec * 1e9 + subsec_ns, saturated to the int64 range (about +-292 years around 1970): a capture
+// may claim any 64-bit time, and time arithmetic must not overflow on it.
+int64_t saturatingNs(int64_t sec, int64_t subsec_ns);
+
 // How a trace ended.
 struct TraceEnd {
   bool error = false;      // false: end of file; true: a record could not be read.

@@ -51,7 +51,9 @@ std::string protoName(uint8_t af, uint8_t proto) {
   }
 }
 
-Replayer::Replayer(ReplayOptions options) : options_(options), engine_(options.engine) {}
+Replayer::Replayer(ReplayOptions options) : options_(options), engine_(options.engine) {
+  engine_.setHooks(options_.hooks);
+}
 
 Result<ReplaySummary> Replayer::run(
     const std::string& path,
@@ -74,8 +76,9 @@ Result<ReplaySummary> Replayer::run(
       now = frozen_now;
     } else {
       now = ts;
-      engine_.maybeSweep(now);
     }
+    if (options_.hooks != nullptr) options_.hooks->onPacketStart(rec.index, now);
+    if (options_.clock == ClockMode::kTrace) engine_.maybeSweep(now);
     PacketInfo pi = parsePacket(rec.linktype, rec.data, rec.caplen, rec.wirelen);
     uint16_t zone = 0;
     if (options_.zone == ZoneMode::kVlan && pi.vlan_count > 0) zone = pi.vlan_ids[0];
@@ -100,6 +103,8 @@ Result<ReplaySummary> Replayer::run(
   }
   sum.engine = engine_.stats();
   sum.ipf = engine_.ipf().stats();
+  if (options_.hooks != nullptr) options_.hooks->onTraceEnd();
+  if (options_.flush_at_end) sum.flushed_at_end = engine_.flushAll();
   return sum;
 }
 

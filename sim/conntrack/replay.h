@@ -2,6 +2,11 @@
 // The replay core: trace -> parser -> conntrack engine, one packet per conntrack call, commit on
 // every packet, on a trace clock (now = the packet's capture time in ms, sweeps as trace time
 // passes) or a frozen clock (now never moves: nothing expires).
+//
+// Offload: with ReplayOptions::hooks set, the engine calls them at the RFC's call sites, and the
+// replay tells them its progress (packet number and `now` before each packet's sweep and
+// processing, then the end of the trace); after the last packet the whole table is flushed
+// through the engine's flush-all path (one conn_del per connection, as OVS's oracle shows).
 
 #include <cstdint>
 #include <functional>
@@ -24,11 +29,23 @@ enum class ZoneMode : uint8_t {
   kVlan,  // the outer VLAN id (0 when untagged).
 };
 
+// Offload hooks driven by a replay: the engine's OffloadHooks plus the replay's progress, so
+// that an implementation can keep its clock and attribute calls made outside a packet.
+class ReplayHooks : public OffloadHooks {
+ public:
+  // Before record `packet` (1-based) is swept for and processed at `now` (ms).
+  virtual void onPacketStart(uint64_t packet, int64_t now) = 0;
+  // After the last record, before the end-of-trace flush of the table.
+  virtual void onTraceEnd() = 0;
+};
+
 struct ReplayOptions {
   ClockMode clock = ClockMode::kTrace;  // time source.
   ZoneMode zone = ZoneMode::kZero;      // zone selection.
   bool commit = true;                   // commit every packet.
   ConntrackConfig engine;               // engine configuration.
+  ReplayHooks* hooks = nullptr;         // offload hooks (not owned); none by default.
+  bool flush_at_end = true;             // flush the table after the last packet.
 };
 
 // The capture time of a record in ms, as OVS's pcap reader gives it to conntrack:
@@ -48,7 +65,8 @@ struct ReplaySummary {
   // protocol ("tcp", "udp", ...) -> state ("TCP_ESTABLISHED", ...) -> count.
   std::map<std::string, std::map<std::string, uint64_t>> conns;
   uint64_t conns_expired_at_end = 0;  // of those, expired at the last `now`.
-  ConntrackStats engine;              // engine counters.
+  uint64_t flushed_at_end = 0;        // connections removed by the end-of-trace flush.
+  ConntrackStats engine;              // engine counters, before the end-of-trace flush.
   IpfStats ipf;                       // reassembly counters.
   bool trace_error = false;           // the trace ended on an unreadable record.
   uint64_t trace_error_record = 0;    // its number.
