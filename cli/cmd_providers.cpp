@@ -69,6 +69,11 @@ int runProviders(const ProvidersOptions& opts) {
       out["providers"].push_back(
           {{"name", p.name}, {"origin", p.origin}, {"callbacks", callbackNames(p.callbacks)}});
     }
+    out["unavailable"] = nlohmann::ordered_json::array();
+    for (const BuiltinProvider& b : builtinProviders()) {
+      if (b.unavailable)
+        out["unavailable"].push_back({{"name", b.name}, {"reason", b.unavailable}});
+    }
     std::printf("%s\n", out.dump(2).c_str());
     return kExitOk;
   }
@@ -84,6 +89,13 @@ int runProviders(const ProvidersOptions& opts) {
     for (const std::string& c : callbackNames(p.callbacks)) cbs += (cbs.empty() ? "" : " ") + c;
     std::printf("%-*s  %-*s  %s\n", static_cast<int>(wn), p.name.c_str(), static_cast<int>(wo),
                 p.origin.c_str(), cbs.c_str());
+  }
+  // Built-ins this build lacks, with the reason (e.g. dpdk without libdpdk).
+  for (const BuiltinProvider& b : builtinProviders()) {
+    if (b.unavailable) {
+      std::printf("%-*s  %-*s  %s\n", static_cast<int>(wn), b.name, static_cast<int>(wo),
+                  kOriginBuiltin, b.unavailable);
+    }
   }
   return kExitOk;
 }

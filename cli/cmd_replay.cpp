@@ -8,7 +8,8 @@
 // conn_del per connection), then the switch shuts down (every provider's flush(), once).
 //
 // Output on stdout with `--emit`:
-//   ct-state  one line per packet in exactly the format of OVS's test tool ("N: new|trk"), so
+//   ct-state  one line per packet in exactly the format of OVS's test tool ("N: new|trk"; a
+//             packet consumed by a provider's fast path never reaches conntrack: "N: hw"), so
 //             that it diffs clean against the oracle files;
 //   events    one line per hook call and provider reached: "WHERE: OP PROVIDER KEY", WHERE the
 //             packet number (sweeps are attributed to the packet that triggered them), "end"
@@ -20,6 +21,9 @@
 //             of that packet; last line "flush: conn_del xN; totals: add= est= del= upd=").
 // The summary then goes to stderr, never into that stream; without --emit it goes to stdout.
 // `--json` prints the summary as JSON; `--no-summary` leaves it out.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -28,6 +32,11 @@
 
 #include "cli/commands.h"
 #include "providers/builtin.h"
+#include "providers/fast_path.h"
+#ifdef CTSIM_HAVE_DPDK
+#include "providers/dpdk/eal.h"
+#include "providers/dpdk/pcap_port.h"
+#endif
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
 #include "sim/conntrack/registry_hooks.h"
@@ -50,7 +59,43 @@ struct ReplayArgs {
   // Registration order of providers and libraries as given on the command line: false for the
   // next --provider, true for the next --provider-lib.
   std::vector<bool> order;
-  bool offload = false;  // --profile, --provider or --provider-lib given.
+  bool offload = false;        // --profile, --provider or --provider-lib given.
+  std::string input = "file";  // file (libpcap) | dpdk (net_pcap through the DPDK EAL).
+  std::string eal_args;        // DPDK EAL arguments (empty: ctsim's defaults).
+};
+
+// Percentiles of a sample set (nearest rank), in the sample's unit.
+struct Percentiles {
+  uint64_t count = 0;
+  double p50 = 0, p90 = 0, p99 = 0, p99_9 = 0, max = 0;
+};
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  p.count = v.size();
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    size_t rank = size_t(std::ceil(q * double(v.size())));
+    return v[rank == 0 ? 0 : std::min(rank, v.size()) - 1];
+  };
+  p.p50 = at(0.5);
+  p.p90 = at(0.9);
+  p.p99 = at(0.99);
+  p.p99_9 = at(0.999);
+  p.max = v.back();
+  return p;
+}
+nlohmann::json percentilesJson(const Percentiles& p) {
+  return {{"count", p.count}, {"p50", p.p50},     {"p90", p.p90},
+          {"p99", p.p99},     {"p99.9", p.p99_9}, {"max", p.max}};
+}
+
+// One provider's fast path at the end of a replay.
+struct FastPathReport {
+  std::string name;
+  FastPathStats stats;
+  Percentiles offload_latency_us;    // first packet of the connection -> entry active.
+  Percentiles insertion_latency_us;  // conn_add request -> entry active.
 };
 
 // What the offload part of a replay reports.
@@ -58,7 +103,41 @@ struct OffloadReport {
   Profile profile = Profile::kStrict;
   ct::HookCounts counts;
   std::vector<ProviderInfo> providers;
+  std::vector<FastPathReport> fast_paths;
+  uint64_t fast_path_consumed = 0;  // packets handled in a fast path only.
+  uint64_t fast_path_up = 0;        // packets hit in a fast path and sent up too.
 };
+
+double ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : double(a) / double(b); }
+
+nlohmann::json fastPathJson(const FastPathReport& f) {
+  const FastPathStats& s = f.stats;
+  nlohmann::json series = nlohmann::json::array();
+  for (const FastPathOccupancySample& o : s.occupancy) {
+    series.push_back({o.t_ns, o.entries, o.active});
+  }
+  return {{"name", f.name},
+          {"config", s.config},
+          {"hits", {{"packets", s.hit_packets}, {"bytes", s.hit_bytes}}},
+          {"sent_up", {{"packets", s.up_packets}, {"bytes", s.up_bytes}}},
+          {"misses", {{"packets", s.miss_packets}, {"bytes", s.miss_bytes}}},
+          {"misses_before_active",
+           {{"packets", s.miss_pending_packets}, {"bytes", s.miss_pending_bytes}}},
+          {"hit_ratio",
+           {{"packets", ratio(s.hit_packets, s.hit_packets + s.miss_packets)},
+            {"bytes", ratio(s.hit_bytes, s.hit_bytes + s.miss_bytes)}}},
+          {"occupancy",
+           {{"capacity", s.capacity},
+            {"entries", s.entries},
+            {"peak", s.entries_peak},
+            {"active", s.active},
+            {"interval_ns", s.occupancy_interval_ns},
+            {"series", series}}},
+          {"failures", s.failures},
+          {"counters", s.counters},
+          {"offload_latency_us", percentilesJson(f.offload_latency_us)},
+          {"insertion_latency_us", percentilesJson(f.insertion_latency_us)}};
+}
 
 nlohmann::json offloadJson(const OffloadReport& r) {
   nlohmann::json j;
@@ -81,8 +160,22 @@ nlohmann::json offloadJson(const OffloadReport& r) {
     for (int i = 0; i < kCallbackCount; ++i) {
       calls[callbackName(static_cast<Callback>(i))] = p.calls[size_t(i)];
     }
-    j["providers"].push_back({{"name", p.name}, {"origin", p.origin}, {"calls", calls}});
+    nlohmann::json latency = nlohmann::json::object();
+    for (int i = 0; i < kCallbackCount; ++i) {
+      const LatencySummary& l = p.latency[size_t(i)];
+      if (l.count == 0) continue;
+      latency[callbackName(static_cast<Callback>(i))] = {
+          {"count", l.count}, {"mean", double(l.sum_ns) / double(l.count)},
+          {"p50", l.p50_ns},  {"p90", l.p90_ns},
+          {"p99", l.p99_ns},  {"p99.9", l.p999_ns},
+          {"max", l.max_ns}};
+    }
+    j["providers"].push_back(
+        {{"name", p.name}, {"origin", p.origin}, {"calls", calls}, {"call_latency_ns", latency}});
   }
+  j["fast_path_packets"] = {{"consumed", r.fast_path_consumed}, {"sent_up", r.fast_path_up}};
+  j["fast_paths"] = nlohmann::json::array();
+  for (const FastPathReport& f : r.fast_paths) j["fast_paths"].push_back(fastPathJson(f));
   return j;
 }
 
@@ -107,6 +200,39 @@ void printOffloadText(FILE* out, const OffloadReport& r) {
     }
     std::fprintf(out, "  provider %s (%s): %s\n", p.name.c_str(), p.origin.c_str(),
                  calls.empty() ? "no calls" : calls.c_str());
+    std::string lat;
+    for (Callback cb : {Callback::kConnAdd, Callback::kConnDel, Callback::kConnUpdate}) {
+      const LatencySummary& l = p.latency[static_cast<size_t>(cb)];
+      if (l.count == 0) continue;
+      lat += std::string(lat.empty() ? "" : "; ") + callbackName(cb) + " p50 " +
+             std::to_string(l.p50_ns) + " p99 " + std::to_string(l.p99_ns) + " max " +
+             std::to_string(l.max_ns);
+    }
+    if (!lat.empty()) std::fprintf(out, "    call latency (wall, ns): %s\n", lat.c_str());
+  }
+  if (!r.fast_paths.empty()) {
+    std::fprintf(out, "  packets handled in a fast path only: %llu (hit but sent up: %llu)\n",
+                 (unsigned long long)r.fast_path_consumed, (unsigned long long)r.fast_path_up);
+  }
+  for (const FastPathReport& f : r.fast_paths) {
+    const FastPathStats& s = f.stats;
+    std::fprintf(out,
+                 "  fast path %s: hit ratio %.1f%% of packets, %.1f%% of bytes; entries peak %llu "
+                 "of capacity %llu, %llu at the end\n",
+                 f.name.c_str(), 100 * ratio(s.hit_packets, s.hit_packets + s.miss_packets),
+                 100 * ratio(s.hit_bytes, s.hit_bytes + s.miss_bytes),
+                 (unsigned long long)s.entries_peak, (unsigned long long)s.capacity,
+                 (unsigned long long)s.entries);
+    const Percentiles& l = f.offload_latency_us;
+    std::fprintf(out,
+                 "    offload latency (first packet -> active, trace time, us): n %llu, p50 %.1f, "
+                 "p90 %.1f, p99 %.1f, p99.9 %.1f, max %.1f\n",
+                 (unsigned long long)l.count, l.p50, l.p90, l.p99, l.p99_9, l.max);
+    std::string fails;
+    for (const auto& [cause, n] : s.failures) {
+      fails += std::string(fails.empty() ? "" : ", ") + cause + " " + std::to_string(n);
+    }
+    std::fprintf(out, "    failures: %s\n", fails.empty() ? "none" : fails.c_str());
   }
 }
 
@@ -115,6 +241,7 @@ nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s,
   nlohmann::json j;
   j["file"] = file;
   j["packets"] = s.packets;
+  j["fast_path_consumed"] = s.fast_path_consumed;
   j["ct_state"] = s.by_ct_state;
   j["outcomes"] = s.by_outcome;
   j["fragments"] = {{"held", s.held_fragments},
@@ -141,7 +268,12 @@ nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s,
 
 void printSummaryText(FILE* out, const std::string& file, const ct::ReplaySummary& s,
                       const OffloadReport* offload) {
-  std::fprintf(out, "%s: %llu packets\n", file.c_str(), (unsigned long long)s.packets);
+  std::fprintf(out, "%s: %llu packets", file.c_str(), (unsigned long long)s.packets);
+  if (s.fast_path_consumed != 0) {
+    std::fprintf(out, " (%llu handled in a fast path only, the rest by the engine)",
+                 (unsigned long long)s.fast_path_consumed);
+  }
+  std::fprintf(out, "\n");
   std::fprintf(out, "packets by ct_state:\n");
   for (const auto& [k, v] : s.by_ct_state) {
     std::fprintf(out, "  %-16s %llu\n", k.c_str(), (unsigned long long)v);
@@ -185,6 +317,16 @@ int runReplay(const ReplayArgs& a) {
   opt.zone = a.zone_from == "vlan" ? ct::ZoneMode::kVlan : ct::ZoneMode::kZero;
   opt.engine.tcp_seq_check = !a.no_seq_check;
 
+#ifdef CTSIM_HAVE_DPDK
+  if (!a.eal_args.empty() || a.input == "dpdk") {
+    Status eal = dpdk::ensureEal(a.eal_args);
+    if (!eal.ok() && eal.code() != EALREADY) {
+      std::fprintf(stderr, "ctsim replay: %s\n", eal.message().c_str());
+      return kExitBadInput;
+    }
+  }
+#endif
+
   // Offload: the registry, its providers in the order given, the hooks.
   std::unique_ptr<Registry> registry;
   std::unique_ptr<ct::RegistryHooks> hooks;
@@ -192,6 +334,7 @@ int runReplay(const ReplayArgs& a) {
   bool emit_events = a.emit == "events", emit_hooks = a.emit == "hooks";
   if (a.offload || emit_events || emit_hooks) {
     registry = std::make_unique<Registry>(profile.value());
+    registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
     size_t next_provider = 0, next_lib = 0;
     for (bool lib : a.order) {
       Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
@@ -211,21 +354,57 @@ int runReplay(const ReplayArgs& a) {
     opt.hooks = hooks.get();
   }
 
-  ct::Replayer replayer(opt);
   bool emit_ct_state = a.emit == "ct-state";
   std::string line;
   auto on_packet = [&](const TraceRecord& rec, const ct::Verdict& v) {
     if (emit_ct_state) {
       line = std::to_string(rec.index);
       line += ": ";
-      line += ct::formatCtState(v.state);
+      line += v.fast_path ? "hw" : ct::formatCtState(v.state);
       line += '\n';
       writeOut(line);
     } else if (emit_hooks) {
       writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
     }
   };
-  auto result = replayer.run(a.file, on_packet);
+  if (registry) opt.fast_paths = fastPathsOf(*registry);
+  ct::Replayer replayer(opt);
+  Result<ct::ReplaySummary> result = Status(EINVAL, "no input");
+  if (a.input == "dpdk") {
+#ifdef CTSIM_HAVE_DPDK
+    // Frames through DPDK's net_pcap driver into mbufs, in bursts, as a DPDK datapath receives
+    // them; the file header (link type) is read by libpcap first.
+    auto header = TraceReader::open(a.file);
+    if (!header.ok()) {
+      result = header.status();
+    } else {
+      uint32_t linktype = header.value()->linktype();
+      replayer.begin();
+      TraceRecord rec;
+      uint64_t n = 0;
+      Status st = dpdk::forEachFrame(a.file, [&](const uint8_t* data, uint32_t len, int64_t ts) {
+        rec.index = ++n;
+        rec.ts_ns = ts;
+        rec.caplen = rec.wirelen = len;
+        rec.linktype = linktype;
+        rec.data = data;
+        replayer.process(rec, on_packet);
+      });
+      TraceEnd end;
+      if (!st.ok()) {
+        end.error = true;
+        end.at_record = n + 1;
+        end.reason = st.message();
+      }
+      result = replayer.finish(end);
+    }
+#else
+    std::fprintf(stderr, "ctsim replay: --input dpdk: this ctsim was built without DPDK\n");
+    return kExitBadInput;
+#endif
+  } else {
+    result = replayer.run(a.file, on_packet);
+  }
   if (!result.ok()) {
     std::fprintf(stderr, "ctsim replay: %s: %s\n", a.file.c_str(),
                  result.status().message().c_str());
@@ -238,6 +417,24 @@ int runReplay(const ReplayArgs& a) {
     report.profile = profile.value();
     report.counts = hooks->counts();
     report.providers = registry->providers();
+    report.fast_path_consumed = result.value().fast_path_consumed;
+    report.fast_path_up = result.value().fast_path_up;
+    for (Provider* p : registry->providerObjects()) {
+      FastPath* fp = fastPathOf(*p);
+      if (fp == nullptr) continue;
+      FastPathReport f;
+      f.name = p->name();
+      f.stats = fp->stats();
+      std::vector<double> offload, insertion;
+      for (const FastPathOffloadSample& o : f.stats.offload_latency) {
+        insertion.push_back(double(o.active_ns - o.request_ns) / 1e3);
+        auto first = replayer.firstPacketNs(o.key);
+        offload.push_back(double(o.active_ns - first.value_or(o.request_ns)) / 1e3);
+      }
+      f.offload_latency_us = percentiles(std::move(offload));
+      f.insertion_latency_us = percentiles(std::move(insertion));
+      report.fast_paths.push_back(std::move(f));
+    }
   }
   std::fflush(stdout);
   if (a.no_summary) return kExitOk;
@@ -279,6 +476,12 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--zone-from", args->zone_from, "zone: none (0) or vlan (outer VLAN id)")
       ->check(CLI::IsMember({"none", "vlan"}));
   cmd->add_flag("--json", args->json, "summary as JSON");
+  cmd->add_option("--input", args->input,
+                  "file: read the capture with libpcap (default); dpdk: through DPDK's net_pcap "
+                  "driver into mbufs (microsecond timestamps)")
+      ->check(CLI::IsMember({"file", "dpdk"}));
+  cmd->add_option("--eal-args", args->eal_args,
+                  "DPDK EAL arguments (default: --no-huge --no-pci --no-shconf -m 512 ...)");
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
   cmd->callback([args, cmd, profile, provider, lib, &exit_code]() {

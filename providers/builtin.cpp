@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/conn.h"
+#include "providers/dpdk/builtin_entry.h"
 #include "providers/emu_hw/emu_hw.h"
 
 namespace ctsim {
@@ -143,6 +144,7 @@ Result<ProviderSpec> parseProviderSpec(std::string_view text) {
 
 const std::vector<BuiltinProvider>& builtinProviders() {
   static const std::vector<BuiltinProvider> table = {
+      dpdk::builtinEntry(),
       {"dummy", "the RFC's dummy; options name=, can_offload=BOOL, add_error=ERRNO", makeDummy},
       {"emu-hw",
        "emulated NIC table with a fast path; options profile=NAME, capacity=N, program_at=, "
@@ -178,6 +180,7 @@ Status addBuiltinProvider(Registry& registry, std::string_view text) {
 
 Status registerBuiltinProviders(Registry& registry) {
   for (const BuiltinProvider& b : builtinProviders()) {
+    if (b.unavailable) continue;
     Status s = addBuiltinProvider(registry, b.name);
     if (!s.ok()) return s;
   }

@@ -30,6 +30,9 @@ struct BuiltinProvider {
   const char* name;  // Factory name, also the default provider name.
   const char* help;  // One line, with the options.
   Result<std::unique_ptr<Provider>> (*make)(const ProviderSpec& spec);
+  // Why this built-in is not available in this build (e.g. "not built: libdpdk not found at
+  // configure time"), nullptr when it is.  Unavailable ones are listed, never registered.
+  const char* unavailable = nullptr;
 };
 // The built-in table, sorted by name.
 const std::vector<BuiltinProvider>& builtinProviders();
@@ -37,7 +40,7 @@ const std::vector<BuiltinProvider>& builtinProviders();
 Result<std::unique_ptr<Provider>> makeBuiltinProvider(const ProviderSpec& spec);
 // Parses 'spec', makes the provider and registers it with origin "builtin".
 Status addBuiltinProvider(Registry& registry, std::string_view spec);
-// Registers every built-in with default options (what `ctsim providers` lists).
+// Registers every available built-in with default options (what `ctsim providers` lists).
 Status registerBuiltinProviders(Registry& registry);
 
 // The RFC's dummy provider: can offload everything (option can_offload=false: nothing), records

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -52,10 +54,14 @@ TEST(BuiltinFactory, RegisterAllListsThemSorted) {
   Registry r;
   ASSERT_TRUE(registerBuiltinProviders(r).ok());
   auto list = r.providers();
-  ASSERT_EQ(list.size(), 3u);
-  EXPECT_EQ(list[0].name, "dummy");
-  EXPECT_EQ(list[1].name, "emu-hw");
-  EXPECT_EQ(list[2].name, "recorder");
+  std::vector<std::string> want;  // the built-ins of this build (dpdk only where it was built).
+  for (const BuiltinProvider& b : builtinProviders()) {
+    if (!b.unavailable) want.push_back(b.name);
+  }
+  ASSERT_GE(want.size(), 3u);
+  ASSERT_EQ(list.size(), want.size());
+  for (size_t i = 0; i < want.size(); i++) EXPECT_EQ(list[i].name, want[i]);
+  EXPECT_TRUE(std::is_sorted(want.begin(), want.end()));
   EXPECT_EQ(list[0].origin, kOriginBuiltin);
   EXPECT_TRUE(addBuiltinProvider(r, "dummy:name=dummy2").ok());
   EXPECT_EQ(addBuiltinProvider(r, "dummy").code(), EEXIST);

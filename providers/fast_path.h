@@ -28,14 +28,9 @@
 #include <vector>
 
 #include "providers/registry.h"
+#include "sim/packet.h"  // TcpFlag bits (kTcpSyn, ...).
 
 namespace ctsim {
-
-// TCP flag bits as in the TCP header (the argument of FastPath::process()).
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 // What a fast path did with a packet.
 enum class FastPathVerdict : uint8_t {
@@ -111,6 +106,31 @@ class FastPath {
 };
 
 // The fast path of 'p', or nullptr if it has none.
+// Shared accounting of FastPath::process() implementations.
+// A miss (`pending`: the packet matched an entry that is not active yet).
+inline FastPathVerdict countMiss(FastPathStats& st, uint32_t bytes, bool pending) {
+  st.miss_packets++;
+  st.miss_bytes += bytes;
+  if (pending) {
+    st.miss_pending_packets++;
+    st.miss_pending_bytes += bytes;
+  }
+  return FastPathVerdict::kMiss;
+}
+// A hit on an active entry: counted, then sent up in mirror mode and for TCP SYN/FIN/RST
+// (software must see connection setup and teardown), consumed otherwise.
+inline FastPathVerdict countHit(FastPathStats& st, uint32_t bytes, uint8_t proto, uint8_t tcp_flags,
+                                bool mirror) {
+  st.hit_packets++;
+  st.hit_bytes += bytes;
+  if (mirror || (proto == kProtoTcp && (tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) != 0)) {
+    st.up_packets++;
+    st.up_bytes += bytes;
+    return FastPathVerdict::kUp;
+  }
+  return FastPathVerdict::kConsumed;
+}
+
 inline FastPath* fastPathOf(Provider& p) { return dynamic_cast<FastPath*>(&p); }
 
 // The fast paths among the registry's providers, in registration (= packet) order.

@@ -1,5 +1,7 @@
 #include "providers/registry.h"
 
+#include <chrono>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -102,10 +104,40 @@ struct Registry::Entry {
   int slot = -1;          // Strict acceptance slot, -1 outside strict.
   uint64_t slot_bit = 0;  // 1 << slot, 0 outside strict.
   std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
+  std::array<LatencyHistogram, kCallbackCount> latency;  // Wall time per call, when timing.
 
   bool has(Callback c) const { return (mask & bit(c)) != 0; }
   void count(Callback c) { calls[static_cast<int>(c)].fetch_add(1, std::memory_order_relaxed); }
 };
+
+namespace {
+
+// Counts a call and, when the registry times calls, records its wall-clock duration (from
+// construction to the end of the enclosing scope) in the provider's histogram.
+class TimedCall {
+ public:
+  TimedCall(Registry::Entry& e, Callback c, bool timing) : hist_(nullptr) {
+    e.count(c);
+    if (timing) {
+      hist_ = &e.latency[static_cast<int>(c)];
+      start_ = std::chrono::steady_clock::now();
+    }
+  }
+  ~TimedCall() {
+    if (hist_ != nullptr) {
+      auto d = std::chrono::steady_clock::now() - start_;
+      hist_->record(uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+    }
+  }
+  TimedCall(const TimedCall&) = delete;
+  TimedCall& operator=(const TimedCall&) = delete;
+
+ private:
+  LatencyHistogram* hist_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
 
 Registry::Registry(Profile profile) : profile_(profile) {
   auto empty = std::make_unique<Snapshot>();
@@ -198,7 +230,7 @@ int Registry::addLocked(std::unique_ptr<Provider> provider, std::string origin) 
   e->name = name;
   e->origin = std::move(origin);
   if (e->has(Callback::kInit)) {
-    e->count(Callback::kInit);
+    TimedCall timed1(*e, Callback::kInit, timing_);
     if (int err = e->provider->init(); err != 0) {
       return reject(err,
                     "failed to initialize ct offload class " + name + ": " + std::strerror(err));
@@ -310,6 +342,7 @@ std::vector<ProviderInfo> Registry::providers() const {
     ProviderInfo info{e->name, e->origin, e->mask, {}};
     for (int i = 0; i < kCallbackCount; i++) {
       info.calls[i] = e->calls[i].load(std::memory_order_relaxed);
+      info.latency[i] = e->latency[i].summary();
     }
     out.push_back(std::move(info));
   }
@@ -335,11 +368,11 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (e->has(Callback::kCanOffload)) {
-      e->count(Callback::kCanOffload);
+      TimedCall timed2(*e, Callback::kCanOffload, timing_);
       if (!e->provider->canOffload(ctx)) continue;
     }
     if (!e->has(Callback::kConnAdd)) continue;
-    e->count(Callback::kConnAdd);
+    TimedCall timed3(*e, Callback::kConnAdd, timing_);
     int err = e->provider->connAdd(ctx);
     if (err == 0) {
       accepted |= e->slot_bit;
@@ -366,7 +399,7 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnDel)) continue;
-    e->count(Callback::kConnDel);
+    TimedCall timed4(*e, Callback::kConnDel, timing_);
     e->provider->connDel(ctx);
   }
   if (c) {
@@ -381,7 +414,7 @@ long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
     if (!e->has(Callback::kConnUpdate)) continue;
-    e->count(Callback::kConnUpdate);
+    TimedCall timed5(*e, Callback::kConnUpdate, timing_);
     if (long long ts = e->provider->connUpdate(ctx); ts != 0) return ts;  // First non-zero.
   }
   return 0;
@@ -394,7 +427,7 @@ int Registry::estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched)
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnEstablished)) continue;
-    e->count(Callback::kConnEstablished);
+    TimedCall timed6(*e, Callback::kConnEstablished, timing_);
     e->provider->connEstablished(ctx);
   }
   c->offload_mark = OffloadMark::kEst;
@@ -405,7 +438,7 @@ bool Registry::canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kCanOffload)) continue;  // Absent counts as false here.
-    e->count(Callback::kCanOffload);
+    TimedCall timed7(*e, Callback::kCanOffload, timing_);
     if (e->provider->canOffload(ctx)) return true;
   }
   return false;
@@ -415,7 +448,7 @@ void Registry::flushOne(const Snapshot& s, bool batched) {
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kFlush)) continue;
-    e->count(Callback::kFlush);
+    TimedCall timed8(*e, Callback::kFlush, timing_);
     e->provider->flush();
   }
 }
@@ -461,7 +494,7 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
   for (Entry* e : s.entries) {
     if (!e->has(Callback::kBatchSubmit)) continue;
     if (profile_ != Profile::kStrict) {
-      e->count(Callback::kBatchSubmit);
+      TimedCall timed9(*e, Callback::kBatchSubmit, timing_);
       e->provider->batchSubmit(batch);
       continue;
     }
@@ -481,7 +514,7 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     }
     if (sub.empty()) continue;
     ct_offload_op_batch b{sub.data(), sub.size(), sub.size()};
-    e->count(Callback::kBatchSubmit);
+    TimedCall timed10(*e, Callback::kBatchSubmit, timing_);
     e->provider->batchSubmit(b);
     for (size_t k = 0; k < sub.size(); k++) {
       if (sub[k].type != CT_OFFLOAD_OP_ADD) continue;

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "providers/latency_histogram.h"
 #include "sim/status.h"
 
 namespace ctsim {
@@ -95,6 +96,8 @@ struct ProviderInfo {
   std::string origin;  // kOriginBuiltin, kOriginProgram or the plug-in file path.
   CallbackMask callbacks = 0;
   std::array<uint64_t, kCallbackCount> calls{};  // Calls made, by Callback.
+  // Wall-clock duration of the calls, by Callback (empty unless Registry::setTiming(true)).
+  std::array<LatencySummary, kCallbackCount> latency{};
 };
 
 class Registry {
@@ -106,6 +109,8 @@ class Registry {
   Registry& operator=(const Registry&) = delete;
 
   Profile profile() const { return profile_; }
+
+  struct Entry;  // A registered provider (defined and used in registry.cpp only).
 
   // ---- Registration (thread-safe, also concurrently with dispatch) ----
   // Rules of ct_offload_register(): name required (EINVAL), unique (EEXIST), strict mandatory
@@ -153,6 +158,12 @@ class Registry {
   void setClock(ClockFn fn, void* arg);
   long long nowMs() const { return clock_ ? clock_(clock_arg_) : 0; }
 
+  // ---- Measurement ----
+  // Times every provider call (wall clock, steady_clock) into per-provider, per-callback
+  // histograms, reported by providers(). Off by default (it costs two clock reads per call).
+  // Not to be called concurrently with dispatch.
+  void setTiming(bool on) { timing_ = on; }
+
   // ---- Diagnostics ----
   using LogFn = void (*)(void* arg, const std::string& message);
   // Where warnings go (default: stderr, "ctsim: warning: ..."); nullptr silences them.
@@ -168,7 +179,6 @@ class Registry {
   std::vector<Provider*> providerObjects() const;
 
  private:
-  struct Entry;
   struct Snapshot {
     std::vector<Entry*> entries;  // Registration order.
   };
@@ -203,6 +213,7 @@ class Registry {
   std::vector<std::unique_ptr<Entry>> staged_;
   std::vector<std::string> staging_rejections_;
 
+  bool timing_ = false;  // Time provider calls (setTiming).
   ClockFn clock_ = nullptr;
   void* clock_arg_ = nullptr;
   LogFn log_ = nullptr;

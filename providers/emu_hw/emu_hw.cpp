@@ -732,31 +732,16 @@ FastPathVerdict EmuHwProvider::process(const ctsim_conn_key& pkt_key, uint32_t b
   std::lock_guard lock(mu_);
   auto k = keys_.find(pack(pkt_key));
   if (k == keys_.end()) {
-    stats_.miss_packets++;
-    stats_.miss_bytes += bytes;
-    return FastPathVerdict::kMiss;
+    return countMiss(stats_, bytes, false);
   }
   Entry& e = entries_.find(k->second)->second;
   if (e.active_ns < 0) {
-    stats_.miss_packets++;
-    stats_.miss_bytes += bytes;
-    stats_.miss_pending_packets++;
-    stats_.miss_pending_bytes += bytes;
-    return FastPathVerdict::kMiss;
+    return countMiss(stats_, bytes, true);
   }
   e.packets++;
   e.bytes += bytes;
   e.last_used_ns = now_ns_;
-  stats_.hit_packets++;
-  stats_.hit_bytes += bytes;
-  const bool up =
-      config_.mirror || (pkt_key.proto == 6 && (tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) != 0);
-  if (up) {
-    stats_.up_packets++;
-    stats_.up_bytes += bytes;
-    return FastPathVerdict::kUp;
-  }
-  return FastPathVerdict::kConsumed;
+  return countHit(stats_, bytes, pkt_key.proto, tcp_flags, config_.mirror);
 }
 
 FastPathStats EmuHwProvider::stats() const {

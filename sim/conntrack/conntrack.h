@@ -130,6 +130,7 @@ struct Verdict {
   bool created = false;      // conn was created by this packet.
   bool held = false;         // an IP fragment held for reassembly.
   bool reassembled = false;  // the packet completed a datagram; the state is the datagram's.
+  bool fast_path = false;    // consumed by a provider's fast path: the engine never saw it.
 };
 
 class Conntrack {

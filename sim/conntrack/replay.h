@@ -11,8 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
+#include "providers/fast_path.h"
 #include "sim/conntrack/conntrack.h"
 #include "sim/packet.h"
 #include "sim/status.h"
@@ -46,6 +49,12 @@ struct ReplayOptions {
   ConntrackConfig engine;               // engine configuration.
   ReplayHooks* hooks = nullptr;         // offload hooks (not owned); none by default.
   bool flush_at_end = true;             // flush the table after the last packet.
+  // The datapath model: providers' fast paths (not owned), in registration order. Each packet
+  // meets them first: the first that does not miss decides; a consumed packet never reaches
+  // the engine (software learns of it only through conn_update), one sent up or missed
+  // everywhere goes on to the engine. Fast paths run on trace time in ns (the frozen clock
+  // holds it at the first packet's time).
+  std::vector<FastPath*> fast_paths;
 };
 
 // The capture time of a record in ms, as OVS's pcap reader gives it to conntrack:
@@ -57,6 +66,8 @@ inline int64_t traceTimeMs(int64_t ts_ns) {
 // Everything counted over one replay.
 struct ReplaySummary {
   uint64_t packets = 0;                         // records replayed.
+  uint64_t fast_path_consumed = 0;              // of those, consumed by a fast path (no ct_state).
+  uint64_t fast_path_up = 0;                    // hit a fast path but were sent up to software.
   std::map<std::string, uint64_t> by_ct_state;  // "new|trk" -> packets.
   std::map<std::string, uint64_t> by_outcome;   // parser outcome -> packets.
   uint64_t held_fragments = 0;                  // packets held for reassembly.
@@ -85,14 +96,31 @@ class Replayer {
   // The engine, e.g. to set hooks or limits before run().
   Conntrack& engine() { return engine_; }
 
+  using PacketFn = std::function<void(const TraceRecord&, const Verdict&)>;
+
   // Replays a capture. `on_packet` (optional) sees every record and its verdict, in order.
-  Result<ReplaySummary> run(
-      const std::string& path,
-      const std::function<void(const TraceRecord&, const Verdict&)>& on_packet = {});
+  Result<ReplaySummary> run(const std::string& path, const PacketFn& on_packet = {});
+
+  // The same, driven from outside (records from another source, e.g. a DPDK port): begin(),
+  // then process() for each record in order, then finish() with how the source ended.
+  void begin();
+  void process(const TraceRecord& rec, const PacketFn& on_packet = {});
+  ReplaySummary finish(const TraceEnd& end);
+
+  // With fast paths: the capture time (ns) of the packet that created the connection whose
+  // forward key is `key`, for offload latency (first packet -> entry active).
+  std::optional<int64_t> firstPacketNs(const ConnKey& key) const;
 
  private:
   ReplayOptions options_;
   Conntrack engine_;
+  // With fast paths only: first-packet time of each connection created, by forward key.
+  std::unordered_map<ConnKey, int64_t, ConnKeyHash, ConnKeyEq> first_packet_ns_;
+  ReplaySummary sum_;         // the replay in progress.
+  bool have_frozen_ = false;  // the frozen clock has been set from the first record.
+  int64_t frozen_now_ = 0;    // frozen clock, ms.
+  int64_t frozen_ns_ = 0;     // frozen clock, ns (fast paths).
+  int64_t now_ = 0;           // the last record's `now`, ms.
 };
 
 }  // namespace ctsim::ct
