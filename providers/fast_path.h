@@ -101,6 +101,17 @@ class FastPath {
   // now) and in the stats.
   virtual FastPathVerdict process(const ctsim_conn_key& pkt_key, uint32_t bytes,
                                   uint8_t tcp_flags) = 0;
+  // The same with the frame itself (`linktype`, `caplen` bytes at `frame`), for a fast path that
+  // needs the real packet (e.g. one that sends it through a kernel datapath). The replay calls
+  // this one; the default ignores the frame.
+  virtual FastPathVerdict processFrame(const uint8_t* frame, uint32_t caplen, uint32_t linktype,
+                                       const ctsim_conn_key& pkt_key, uint32_t bytes,
+                                       uint8_t tcp_flags) {
+    (void)frame;
+    (void)caplen;
+    (void)linktype;
+    return process(pkt_key, bytes, tcp_flags);
+  }
   // A copy of the counters and series.
   virtual FastPathStats stats() const = 0;
 };

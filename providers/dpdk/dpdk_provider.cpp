@@ -83,7 +83,9 @@ std::string Config::describe() const {
 
 Result<Config> parseConfig(const ProviderSpec& spec) {
   Config c;
-  for (const auto& [key, v] : spec.options) {
+  for (const auto& option : spec.options) {
+    const std::string& key = option.first;
+    const std::string& v = option.second;  // (named, not bound: lambdas capture it; clang 14)
     const std::string where = "dpdk: " + key;
     auto duration = [&](int64_t& dst) -> Status {
       auto x = emu_hw::parseDuration(where, v);
