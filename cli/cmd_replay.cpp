@@ -1,4 +1,4 @@
-// `ctsim replay FILE`: replays a capture through the conntrack engine, one packet per call.
+// `ctsim replay FILE...`: replays captures through the conntrack engine, one packet per call.
 //
 // Offload: `--provider NAME[:k=v,...]` (built-ins) and `--provider-lib PATH` (plug-ins), both
 // repeatable and registered in the order given, make up the replay's registry; `--profile`
@@ -20,11 +20,26 @@
 //   hooks     exactly the `.rfc-v2-hooks` oracle format (ct_state in 16 columns, then the hooks
 //             of that packet; last line "flush: conn_del xN; totals: add= est= del= upd=").
 // The summary then goes to stderr, never into that stream; without --emit it goes to stdout.
-// `--json` prints the summary as JSON; `--no-summary` leaves it out.
+// `--json` prints the summary as JSON (the report, reports/README.md); `--no-summary` leaves it
+// out; `--report F.json`, `--md F.md`, `--html F.html` write the report ("-": stdout, which then
+// carries no text summary).
+//
+// Several captures are merged by timestamp (or, `--concat`, replayed one after another);
+// `--loop N` replays the stream N times with addresses offset per loop (new flows); `--speed` and
+// `--pps` pace records on the wall clock (simulated time stays the trace's); `--repeat N` runs the
+// whole replay N times and reports every run's metrics. Progress: a live line on a terminal,
+// `--stats S` one line every S seconds, `-q` none. SIGINT/SIGTERM end the replay cleanly: the
+// table is flushed, the report written and marked incomplete, exit code 128 + signal.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
-#include <cmath>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,6 +54,8 @@
 #endif
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
+#include "reports/report.h"
+#include "reports/sha256.h"
 #include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
 
@@ -46,10 +63,10 @@ namespace ctsim::cli {
 namespace {
 
 struct ReplayArgs {
-  std::string file;                    // the capture.
+  std::vector<std::string> files;      // the captures.
   std::string clock = "trace";         // trace | frozen.
   std::string emit = "none";           // none | ct-state | events | hooks.
-  std::string zone_from = "none";      // none | vlan.
+  std::string zone_from = "none";      // none | vlan | map:FILE.
   bool json = false;                   // summary as JSON.
   bool no_summary = false;             // no summary at all.
   bool no_seq_check = false;           // TCP sequence checks off.
@@ -59,304 +76,174 @@ struct ReplayArgs {
   // Registration order of providers and libraries as given on the command line: false for the
   // next --provider, true for the next --provider-lib.
   std::vector<bool> order;
-  bool offload = false;        // --profile, --provider or --provider-lib given.
-  std::string input = "file";  // file (libpcap) | dpdk (net_pcap through the DPDK EAL).
-  std::string eal_args;        // DPDK EAL arguments (empty: ctsim's defaults).
+  bool offload = false;           // --profile, --provider or --provider-lib given.
+  std::string input = "file";     // file (libpcap) | dpdk (net_pcap through the DPDK EAL).
+  std::string eal_args;           // DPDK EAL arguments (empty: ctsim's defaults).
+  std::string report;             // --report FILE.json ("-": stdout).
+  std::string md;                 // --md FILE.md.
+  std::string html;               // --html FILE.html.
+  std::string speed = "top";      // top | realtime | xN.
+  double pps = 0;                 // --pps N (0: off).
+  uint64_t loops = 1;             // --loop N.
+  bool concat = false;            // one capture after another.
+  double stats_s = 0;             // --stats SECONDS (0: off).
+  bool quiet = false;             // -q: no progress output.
+  uint64_t repeat = 1;            // --repeat N.
+  std::vector<std::string> argv;  // the full command line.
 };
 
-// Percentiles of a sample set (nearest rank), in the sample's unit.
-struct Percentiles {
-  uint64_t count = 0;
-  double p50 = 0, p90 = 0, p99 = 0, p99_9 = 0, max = 0;
+// Set by SIGINT/SIGTERM: the signal number.
+volatile std::sig_atomic_t g_stop = 0;
+void onStopSignal(int sig) {
+  g_stop = sig;
+  std::signal(sig, SIG_DFL);  // a second one ends the process at once.
+}
+
+// Restores the previous handlers on scope exit.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = 0;
+    old_int_ = std::signal(SIGINT, onStopSignal);
+    old_term_ = std::signal(SIGTERM, onStopSignal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int);  // handlers before.
+  void (*old_term_)(int);
 };
-Percentiles percentiles(std::vector<double> v) {
-  Percentiles p;
-  p.count = v.size();
-  if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    size_t rank = size_t(std::ceil(q * double(v.size())));
-    return v[rank == 0 ? 0 : std::min(rank, v.size()) - 1];
-  };
-  p.p50 = at(0.5);
-  p.p90 = at(0.9);
-  p.p99 = at(0.99);
-  p.p99_9 = at(0.999);
-  p.max = v.back();
-  return p;
-}
-nlohmann::json percentilesJson(const Percentiles& p) {
-  return {{"count", p.count}, {"p50", p.p50},     {"p90", p.p90},
-          {"p99", p.p99},     {"p99.9", p.p99_9}, {"max", p.max}};
-}
-
-// One provider's fast path at the end of a replay.
-struct FastPathReport {
-  std::string name;
-  FastPathStats stats;
-  Percentiles offload_latency_us;    // first packet of the connection -> entry active.
-  Percentiles insertion_latency_us;  // conn_add request -> entry active.
-};
-
-// What the offload part of a replay reports.
-struct OffloadReport {
-  Profile profile = Profile::kStrict;
-  ct::HookCounts counts;
-  std::vector<ProviderInfo> providers;
-  std::vector<FastPathReport> fast_paths;
-  uint64_t fast_path_consumed = 0;  // packets handled in a fast path only.
-  uint64_t fast_path_up = 0;        // packets hit in a fast path and sent up too.
-};
-
-double ratio(uint64_t a, uint64_t b) { return b == 0 ? 0.0 : double(a) / double(b); }
-
-nlohmann::json fastPathJson(const FastPathReport& f) {
-  const FastPathStats& s = f.stats;
-  nlohmann::json series = nlohmann::json::array();
-  for (const FastPathOccupancySample& o : s.occupancy) {
-    series.push_back({o.t_ns, o.entries, o.active});
-  }
-  return {{"name", f.name},
-          {"config", s.config},
-          {"hits", {{"packets", s.hit_packets}, {"bytes", s.hit_bytes}}},
-          {"sent_up", {{"packets", s.up_packets}, {"bytes", s.up_bytes}}},
-          {"misses", {{"packets", s.miss_packets}, {"bytes", s.miss_bytes}}},
-          {"misses_before_active",
-           {{"packets", s.miss_pending_packets}, {"bytes", s.miss_pending_bytes}}},
-          {"hit_ratio",
-           {{"packets", ratio(s.hit_packets, s.hit_packets + s.miss_packets)},
-            {"bytes", ratio(s.hit_bytes, s.hit_bytes + s.miss_bytes)}}},
-          {"occupancy",
-           {{"capacity", s.capacity},
-            {"entries", s.entries},
-            {"peak", s.entries_peak},
-            {"active", s.active},
-            {"interval_ns", s.occupancy_interval_ns},
-            {"series", series}}},
-          {"failures", s.failures},
-          {"counters", s.counters},
-          {"offload_latency_us", percentilesJson(f.offload_latency_us)},
-          {"insertion_latency_us", percentilesJson(f.insertion_latency_us)}};
-}
-
-nlohmann::json offloadJson(const OffloadReport& r) {
-  nlohmann::json j;
-  j["profile"] = profileName(r.profile);
-  j["netdev"] = {{"name", "p0"}, {"port", 1}};
-  const ct::HookCounts& c = r.counts;
-  j["hooks"] = {{"conn_add", c.add},
-                {"conn_add_failed", c.add_failed},
-                {"conn_established", c.est},
-                {"conn_del_requested", c.del_requested},
-                {"conn_del", c.del},
-                {"conn_del_at_end", c.del_at_end},
-                {"conn_update", c.upd},
-                {"conn_update_kept", c.upd_kept},
-                {"update_batches", c.upd_batches},
-                {"shutdown_flushes", c.shutdown_flushes}};
-  j["providers"] = nlohmann::json::array();
-  for (const ProviderInfo& p : r.providers) {
-    nlohmann::json calls;
-    for (int i = 0; i < kCallbackCount; ++i) {
-      calls[callbackName(static_cast<Callback>(i))] = p.calls[size_t(i)];
-    }
-    nlohmann::json latency = nlohmann::json::object();
-    for (int i = 0; i < kCallbackCount; ++i) {
-      const LatencySummary& l = p.latency[size_t(i)];
-      if (l.count == 0) continue;
-      latency[callbackName(static_cast<Callback>(i))] = {
-          {"count", l.count}, {"mean", double(l.sum_ns) / double(l.count)},
-          {"p50", l.p50_ns},  {"p90", l.p90_ns},
-          {"p99", l.p99_ns},  {"p99.9", l.p999_ns},
-          {"max", l.max_ns}};
-    }
-    j["providers"].push_back(
-        {{"name", p.name}, {"origin", p.origin}, {"calls", calls}, {"call_latency_ns", latency}});
-  }
-  j["fast_path_packets"] = {{"consumed", r.fast_path_consumed}, {"sent_up", r.fast_path_up}};
-  j["fast_paths"] = nlohmann::json::array();
-  for (const FastPathReport& f : r.fast_paths) j["fast_paths"].push_back(fastPathJson(f));
-  return j;
-}
-
-void printOffloadText(FILE* out, const OffloadReport& r) {
-  const ct::HookCounts& c = r.counts;
-  std::fprintf(out, "offload (profile %s, netdev p0 port 1):\n", profileName(r.profile));
-  std::fprintf(out,
-               "  hook calls: conn_add %llu (%llu failed), conn_established %llu, conn_del %llu "
-               "of %llu removals (%llu at the end flush), conn_update %llu (%llu kept) in %llu "
-               "batches, shutdown flush %llu\n",
-               (unsigned long long)c.add, (unsigned long long)c.add_failed,
-               (unsigned long long)c.est, (unsigned long long)c.del,
-               (unsigned long long)c.del_requested, (unsigned long long)c.del_at_end,
-               (unsigned long long)c.upd, (unsigned long long)c.upd_kept,
-               (unsigned long long)c.upd_batches, (unsigned long long)c.shutdown_flushes);
-  for (const ProviderInfo& p : r.providers) {
-    std::string calls;
-    for (int i = 0; i < kCallbackCount; ++i) {
-      if (p.calls[size_t(i)] == 0) continue;
-      calls += std::string(calls.empty() ? "" : ", ") + callbackName(static_cast<Callback>(i)) +
-               " " + std::to_string(p.calls[size_t(i)]);
-    }
-    std::fprintf(out, "  provider %s (%s): %s\n", p.name.c_str(), p.origin.c_str(),
-                 calls.empty() ? "no calls" : calls.c_str());
-    std::string lat;
-    for (Callback cb : {Callback::kConnAdd, Callback::kConnDel, Callback::kConnUpdate}) {
-      const LatencySummary& l = p.latency[static_cast<size_t>(cb)];
-      if (l.count == 0) continue;
-      lat += std::string(lat.empty() ? "" : "; ") + callbackName(cb) + " p50 " +
-             std::to_string(l.p50_ns) + " p99 " + std::to_string(l.p99_ns) + " max " +
-             std::to_string(l.max_ns);
-    }
-    if (!lat.empty()) std::fprintf(out, "    call latency (wall, ns): %s\n", lat.c_str());
-  }
-  if (!r.fast_paths.empty()) {
-    std::fprintf(out, "  packets handled in a fast path only: %llu (hit but sent up: %llu)\n",
-                 (unsigned long long)r.fast_path_consumed, (unsigned long long)r.fast_path_up);
-  }
-  for (const FastPathReport& f : r.fast_paths) {
-    const FastPathStats& s = f.stats;
-    std::fprintf(out,
-                 "  fast path %s: hit ratio %.1f%% of packets, %.1f%% of bytes; entries peak %llu "
-                 "of capacity %llu, %llu at the end\n",
-                 f.name.c_str(), 100 * ratio(s.hit_packets, s.hit_packets + s.miss_packets),
-                 100 * ratio(s.hit_bytes, s.hit_bytes + s.miss_bytes),
-                 (unsigned long long)s.entries_peak, (unsigned long long)s.capacity,
-                 (unsigned long long)s.entries);
-    const Percentiles& l = f.offload_latency_us;
-    std::fprintf(out,
-                 "    offload latency (first packet -> active, trace time, us): n %llu, p50 %.1f, "
-                 "p90 %.1f, p99 %.1f, p99.9 %.1f, max %.1f\n",
-                 (unsigned long long)l.count, l.p50, l.p90, l.p99, l.p99_9, l.max);
-    std::string fails;
-    for (const auto& [cause, n] : s.failures) {
-      fails += std::string(fails.empty() ? "" : ", ") + cause + " " + std::to_string(n);
-    }
-    std::fprintf(out, "    failures: %s\n", fails.empty() ? "none" : fails.c_str());
-  }
-}
-
-nlohmann::json summaryJson(const std::string& file, const ct::ReplaySummary& s,
-                           const OffloadReport* offload) {
-  nlohmann::json j;
-  j["file"] = file;
-  j["packets"] = s.packets;
-  j["fast_path_consumed"] = s.fast_path_consumed;
-  j["ct_state"] = s.by_ct_state;
-  j["outcomes"] = s.by_outcome;
-  j["fragments"] = {{"held", s.held_fragments},
-                    {"reassembled", s.reassembled},
-                    {"ipf_accepted", s.ipf.accepted},
-                    {"ipf_completed", s.ipf.completed},
-                    {"ipf_too_small", s.ipf.too_small},
-                    {"ipf_overlap", s.ipf.overlap},
-                    {"ipf_over_limit", s.ipf.over_limit},
-                    {"ipf_expired_lists", s.ipf.expired_lists},
-                    {"ipf_reassembly_failed", s.ipf.reass_failed}};
-  j["connections"] = s.conns;
-  j["connections_expired_at_end"] = s.conns_expired_at_end;
-  j["connections_flushed_at_end"] = s.flushed_at_end;
-  j["engine"] = {{"created", s.engine.conns_created},   {"removed", s.engine.conns_removed},
-                 {"limit_drops", s.engine.limit_drops}, {"tcp_port_reuse", s.engine.port_reuse},
-                 {"sweeps", s.engine.sweeps},           {"swept", s.engine.swept}};
-  if (s.trace_error) {
-    j["trace_error"] = {{"record", s.trace_error_record}, {"reason", s.trace_error_reason}};
-  }
-  if (offload != nullptr) j["offload"] = offloadJson(*offload);
-  return j;
-}
-
-void printSummaryText(FILE* out, const std::string& file, const ct::ReplaySummary& s,
-                      const OffloadReport* offload) {
-  std::fprintf(out, "%s: %llu packets", file.c_str(), (unsigned long long)s.packets);
-  if (s.fast_path_consumed != 0) {
-    std::fprintf(out, " (%llu handled in a fast path only, the rest by the engine)",
-                 (unsigned long long)s.fast_path_consumed);
-  }
-  std::fprintf(out, "\n");
-  std::fprintf(out, "packets by ct_state:\n");
-  for (const auto& [k, v] : s.by_ct_state) {
-    std::fprintf(out, "  %-16s %llu\n", k.c_str(), (unsigned long long)v);
-  }
-  std::fprintf(out, "packets by parser outcome:\n");
-  for (const auto& [k, v] : s.by_outcome) {
-    std::fprintf(out, "  %-16s %llu\n", k.c_str(), (unsigned long long)v);
-  }
-  std::fprintf(out, "fragments: held %llu, reassembled %llu, too small %llu, overlap %llu\n",
-               (unsigned long long)s.held_fragments, (unsigned long long)s.reassembled,
-               (unsigned long long)s.ipf.too_small, (unsigned long long)s.ipf.overlap);
-  std::fprintf(out,
-               "connections left in the table, by protocol and state (%llu expired at the end):\n",
-               (unsigned long long)s.conns_expired_at_end);
-  for (const auto& [proto, states] : s.conns) {
-    for (const auto& [st, n] : states) {
-      std::fprintf(out, "  %-8s %-16s %llu\n", proto.c_str(), st.c_str(), (unsigned long long)n);
-    }
-  }
-  std::fprintf(out, "engine: created %llu, removed %llu, limit drops %llu, port reuse %llu\n",
-               (unsigned long long)s.engine.conns_created,
-               (unsigned long long)s.engine.conns_removed, (unsigned long long)s.engine.limit_drops,
-               (unsigned long long)s.engine.port_reuse);
-  if (s.trace_error) {
-    std::fprintf(out, "trace ended at record %llu: %s\n", (unsigned long long)s.trace_error_record,
-                 s.trace_error_reason.c_str());
-  }
-  if (offload != nullptr) printOffloadText(out, *offload);
-}
 
 void writeOut(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
-int runReplay(const ReplayArgs& a) {
-  auto profile = parseProfile(a.profile);
-  if (!profile.ok()) {
-    std::fprintf(stderr, "ctsim replay: %s\n", profile.status().message().c_str());
-    return kExitBadInput;
+// Writes `text` to `path` ("-": stdout); false with a message on stderr on failure.
+bool writeFileOrStdout(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    writeOut(text);
+    return true;
   }
-  ct::ReplayOptions opt;
-  opt.clock = a.clock == "frozen" ? ct::ClockMode::kFrozen : ct::ClockMode::kTrace;
-  opt.zone = a.zone_from == "vlan" ? ct::ZoneMode::kVlan : ct::ZoneMode::kZero;
-  opt.engine.tcp_seq_check = !a.no_seq_check;
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr || std::fwrite(text.data(), 1, text.size(), f) != text.size()) {
+    std::fprintf(stderr, "ctsim replay: cannot write %s\n", path.c_str());
+    if (f != nullptr) std::fclose(f);
+    return false;
+  }
+  return std::fclose(f) == 0;
+}
 
-#ifdef CTSIM_HAVE_DPDK
-  if (!a.eal_args.empty() || a.input == "dpdk") {
-    Status eal = dpdk::ensureEal(a.eal_args);
-    if (!eal.ok() && eal.code() != EALREADY) {
-      std::fprintf(stderr, "ctsim replay: %s\n", eal.message().c_str());
-      return kExitBadInput;
+// Progress output: a live line on a terminal, or one line every `every_s` seconds.
+class Progress {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Progress(bool live, double every_s, uint64_t total)
+      : live_(live), every_s_(every_s), total_(total), start_(Clock::now()), last_(start_) {}
+  bool on() const { return live_ || every_s_ > 0; }
+  // Called per record; cheap unless a line is due.
+  void tick(uint64_t packets, uint64_t conns, uint64_t offloaded) {
+    if (!on() || (packets & 63) != 0) return;
+    Clock::time_point now = Clock::now();
+    double since = std::chrono::duration<double>(now - last_).count();
+    if (since < (live_ ? 0.2 : every_s_)) return;
+    last_ = now;
+    print(now, packets, conns, offloaded, false);
+  }
+  void done(uint64_t packets, uint64_t conns, uint64_t offloaded) {
+    if (live_) print(Clock::now(), packets, conns, offloaded, true);
+  }
+
+ private:
+  void print(Clock::time_point now, uint64_t packets, uint64_t conns, uint64_t offloaded,
+             bool final) {
+    double el = std::chrono::duration<double>(now - start_).count();
+    double pps = el > 0 ? double(packets) / el : 0;
+    std::string eta = "?";
+    if (total_ > 0 && pps > 0) {
+      eta = std::to_string(int64_t(double(total_ > packets ? total_ - packets : 0) / pps)) + "s";
     }
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "%.1fs: %llu packets, %.0f pps, %llu connections, %llu offloaded, ETA %s", el,
+                  (unsigned long long)packets, pps, (unsigned long long)conns,
+                  (unsigned long long)offloaded, eta.c_str());
+    if (live_) {
+      std::fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+    } else {
+      std::fprintf(stderr, "ctsim replay: %s\n", line);
+    }
+    std::fflush(stderr);
   }
-#endif
 
+  bool live_;       // redraw one line (terminal).
+  double every_s_;  // periodic lines (0: off).
+  uint64_t total_;  // records expected (0: unknown).
+  Clock::time_point start_, last_;
+};
+
+// The replay's options for the report ("options" object).
+nlohmann::json optionsJson(const ReplayArgs& a) {
+  return {{"clock", a.clock},
+          {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
+          {"providers", a.providers},
+          {"provider_libs", a.libs},
+          {"zone_from", a.zone_from},
+          {"speed", a.speed},
+          {"pps", a.pps},
+          {"loops", a.loops},
+          {"concat", a.concat},
+          {"repeat", a.repeat},
+          {"input", a.input},
+          {"tcp_seq_check", !a.no_seq_check}};
+}
+
+struct Setup {
+  Profile profile = Profile::kStrict;
+  ct::ReplayOptions options;  // without hooks and fast paths (per run).
+  double speed = 0;           // pacing multiplier (0: top speed).
+};
+
+// One replay of every input. `emit`: this run writes the --emit stream.
+Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool emit,
+                                 Progress& progress, std::vector<uint64_t>& per_file) {
+  ct::ReplayOptions opt = setup.options;
   // Offload: the registry, its providers in the order given, the hooks.
   std::unique_ptr<Registry> registry;
   std::unique_ptr<ct::RegistryHooks> hooks;
   ct::HooksOracleWriter hooks_writer;
-  bool emit_events = a.emit == "events", emit_hooks = a.emit == "hooks";
-  if (a.offload || emit_events || emit_hooks) {
-    registry = std::make_unique<Registry>(profile.value());
+  bool emit_events = emit && a.emit == "events", emit_hooks = emit && a.emit == "hooks";
+  reports::RunData run;
+  std::map<std::string, std::map<std::string, uint64_t>> errors;
+  if (a.offload || a.emit == "events" || a.emit == "hooks") {
+    registry = std::make_unique<Registry>(setup.profile);
     registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
     size_t next_provider = 0, next_lib = 0;
     for (bool lib : a.order) {
       Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
                       : addBuiltinProvider(*registry, a.providers[next_provider++]);
-      if (!st.ok()) {
-        std::fprintf(stderr, "ctsim replay: %s\n", st.message().c_str());
-        return kExitBadInput;
-      }
+      if (!st.ok()) return st;
     }
     hooks = std::make_unique<ct::RegistryHooks>(*registry);
-    if (emit_events) {
-      hooks->setListener([](const ct::HookEvent& e) { writeOut(ct::formatHookEvent(e)); }, true);
-    } else if (emit_hooks) {
-      hooks->setListener([&](const ct::HookEvent& e) { hooks_writer.onEvent(e); }, false);
-    }
-    opt.engine = ct::hookProfileConfig(profile.value(), opt.engine);
+    hooks->setListener(
+        [&](const ct::HookEvent& e) {
+          if (e.result != 0 && (e.op == ct::HookOp::kConnAdd || e.op == ct::HookOp::kConnUpdate)) {
+            ++errors[ct::hookOpName(e.op)][reports::errnoName(e.result)];
+          }
+          if (emit_events) writeOut(ct::formatHookEvent(e));
+          if (emit_hooks) hooks_writer.onEvent(e);
+        },
+        emit_events);
+    opt.engine = ct::hookProfileConfig(setup.profile, opt.engine);
     opt.hooks = hooks.get();
+    opt.fast_paths = fastPathsOf(*registry);
   }
 
-  bool emit_ct_state = a.emit == "ct-state";
+  bool emit_ct_state = emit && a.emit == "ct-state";
   std::string line;
+  uint64_t offloaded = 0;
   auto on_packet = [&](const TraceRecord& rec, const ct::Verdict& v) {
+    if (v.fast_path) ++offloaded;
     if (emit_ct_state) {
       line = std::to_string(rec.index);
       line += ": ";
@@ -367,85 +254,225 @@ int runReplay(const ReplayArgs& a) {
       writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
     }
   };
-  if (registry) opt.fast_paths = fastPathsOf(*registry);
   ct::Replayer replayer(opt);
-  Result<ct::ReplaySummary> result = Status(EINVAL, "no input");
+  auto wall0 = std::chrono::steady_clock::now();
+  ct::ReplaySummary summary;
   if (a.input == "dpdk") {
 #ifdef CTSIM_HAVE_DPDK
     // Frames through DPDK's net_pcap driver into mbufs, in bursts, as a DPDK datapath receives
     // them; the file header (link type) is read by libpcap first.
-    auto header = TraceReader::open(a.file);
-    if (!header.ok()) {
-      result = header.status();
-    } else {
-      uint32_t linktype = header.value()->linktype();
-      replayer.begin();
-      TraceRecord rec;
-      uint64_t n = 0;
-      Status st = dpdk::forEachFrame(a.file, [&](const uint8_t* data, uint32_t len, int64_t ts) {
-        rec.index = ++n;
-        rec.ts_ns = ts;
-        rec.caplen = rec.wirelen = len;
-        rec.linktype = linktype;
-        rec.data = data;
-        replayer.process(rec, on_packet);
-      });
-      TraceEnd end;
-      if (!st.ok()) {
-        end.error = true;
-        end.at_record = n + 1;
-        end.reason = st.message();
-      }
-      result = replayer.finish(end);
+    auto header = TraceReader::open(a.files[0]);
+    if (!header.ok())
+      return Status(header.status().code(), a.files[0] + ": " + header.status().message());
+    uint32_t linktype = header.value()->linktype();
+    replayer.begin();
+    TraceRecord rec;
+    uint64_t n = 0;
+    Status st = dpdk::forEachFrame(a.files[0], [&](const uint8_t* data, uint32_t len, int64_t ts) {
+      rec.index = ++n;
+      rec.ts_ns = ts;
+      rec.caplen = rec.wirelen = len;
+      rec.linktype = linktype;
+      rec.data = data;
+      replayer.process(rec, on_packet);
+    });
+    TraceEnd end;
+    if (!st.ok()) {
+      end.error = true;
+      end.at_record = n + 1;
+      end.reason = st.message();
     }
+    summary = replayer.finish(end);
+    per_file.assign(1, n);
 #else
-    std::fprintf(stderr, "ctsim replay: --input dpdk: this ctsim was built without DPDK\n");
-    return kExitBadInput;
+    return Status(EINVAL, "--input dpdk: this ctsim was built without DPDK");
 #endif
   } else {
-    result = replayer.run(a.file, on_packet);
+    TraceSource::Options so;
+    so.paths = a.files;
+    so.concat = a.concat;
+    so.loops = a.loops;
+    auto source = TraceSource::open(so);
+    if (!source.ok()) return source.status();
+    TraceSource& src = *source.value();
+    Pacer pacer(setup.speed, a.pps);
+    replayer.begin();
+    TraceRecord rec;
+    uint64_t n = 0;
+    while (g_stop == 0 && src.next(rec)) {
+      if (pacer.paced()) pacer.waitFor(n, rec.ts_ns);
+      replayer.process(rec, on_packet);
+      ++n;
+      progress.tick(n, replayer.engine().stats().conns_created, offloaded);
+    }
+    summary = replayer.finish(src.end());
+    per_file = src.recordsPerFile();
+    progress.done(n, summary.engine.conns_created, offloaded);
   }
-  if (!result.ok()) {
-    std::fprintf(stderr, "ctsim replay: %s: %s\n", a.file.c_str(),
-                 result.status().message().c_str());
-    return kExitBadInput;
+  run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (g_stop != 0) {
+    run.complete = false;
+    run.interrupted_by = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
   }
-  OffloadReport report;
   if (hooks) {
     if (emit_hooks) writeOut(hooks_writer.finalLine(hooks->counts()) + "\n");
     hooks->shutdown();  // switch shutdown: provider flush(), after the end-of-trace flush.
-    report.profile = profile.value();
-    report.counts = hooks->counts();
-    report.providers = registry->providers();
-    report.fast_path_consumed = result.value().fast_path_consumed;
-    report.fast_path_up = result.value().fast_path_up;
+    reports::OffloadRun off;
+    off.profile = setup.profile;
+    off.counts = hooks->counts();
+    off.providers = registry->providers();
+    off.errors = errors;
     for (Provider* p : registry->providerObjects()) {
       FastPath* fp = fastPathOf(*p);
       if (fp == nullptr) continue;
-      FastPathReport f;
+      reports::FastPathRun f;
       f.name = p->name();
       f.stats = fp->stats();
-      std::vector<double> offload, insertion;
       for (const FastPathOffloadSample& o : f.stats.offload_latency) {
-        insertion.push_back(double(o.active_ns - o.request_ns) / 1e3);
+        f.insertion_us.push_back(double(o.active_ns - o.request_ns) / 1e3);
         auto first = replayer.firstPacketNs(o.key);
-        offload.push_back(double(o.active_ns - first.value_or(o.request_ns)) / 1e3);
+        f.offload_us.push_back(double(o.active_ns - first.value_or(o.request_ns)) / 1e3);
       }
-      f.offload_latency_us = percentiles(std::move(offload));
-      f.insertion_latency_us = percentiles(std::move(insertion));
-      report.fast_paths.push_back(std::move(f));
+      off.fast_paths.push_back(std::move(f));
+    }
+    run.offload = std::move(off);
+  }
+  run.summary = std::move(summary);
+  return run;
+}
+
+// This process's full command line (Linux: /proc/self/cmdline).
+std::vector<std::string> processCommandLine() {
+  std::vector<std::string> out;
+  auto text = reports::readFile("/proc/self/cmdline");
+  if (!text.ok()) return {"ctsim", "replay"};
+  std::string cur;
+  for (char c : text.value()) {
+    if (c == '\0') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
     }
   }
-  std::fflush(stdout);
-  if (a.no_summary) return kExitOk;
-  FILE* out = a.emit != "none" ? stderr : stdout;
-  const OffloadReport* off = hooks ? &report : nullptr;
-  if (a.json) {
-    std::string text = summaryJson(a.file, result.value(), off).dump(2);
-    std::fprintf(out, "%s\n", text.c_str());
-  } else {
-    printSummaryText(out, a.file, result.value(), off);
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+// Records in the captures (for the ETA), reading them once; 0 when unknown.
+uint64_t countRecords(const std::vector<std::string>& files) {
+  uint64_t n = 0;
+  for (const std::string& f : files) {
+    auto r = TraceReader::open(f);
+    if (!r.ok()) return 0;
+    TraceRecord rec;
+    while (r.value()->next(rec)) ++n;
   }
+  return n;
+}
+
+int runReplay(const ReplayArgs& a) {
+  auto fail = [](const std::string& msg) {
+    std::fprintf(stderr, "ctsim replay: %s\n", msg.c_str());
+    return kExitBadInput;
+  };
+  Setup setup;
+  auto profile = parseProfile(a.profile);
+  if (!profile.ok()) return fail(profile.status().message());
+  setup.profile = profile.value();
+  ct::ReplayOptions& opt = setup.options;
+  opt.clock = a.clock == "frozen" ? ct::ClockMode::kFrozen : ct::ClockMode::kTrace;
+  opt.engine.tcp_seq_check = !a.no_seq_check;
+  if (a.zone_from == "vlan") {
+    opt.zone = ct::ZoneMode::kVlan;
+  } else if (a.zone_from.rfind("map:", 0) == 0) {
+    std::string path = a.zone_from.substr(4);
+    auto text = reports::readFile(path);
+    if (!text.ok()) return fail("--zone-from: " + text.status().message());
+    auto map = ct::parseZoneMap(text.value());
+    if (!map.ok()) return fail("--zone-from " + path + ": " + map.status().message());
+    opt.zone = ct::ZoneMode::kMap;
+    opt.zone_map = map.value();
+  } else if (a.zone_from != "none") {
+    return fail("--zone-from: expected none, vlan or map:FILE, not '" + a.zone_from + "'");
+  }
+  if (a.speed == "realtime") {
+    setup.speed = 1;
+  } else if (a.speed.size() > 1 && a.speed[0] == 'x') {
+    char* end = nullptr;
+    setup.speed = std::strtod(a.speed.c_str() + 1, &end);
+    if (*end != '\0' || !(setup.speed > 0)) return fail("--speed: bad multiplier " + a.speed);
+  } else if (a.speed != "top") {
+    return fail("--speed: expected top, realtime or xN, not '" + a.speed + "'");
+  }
+  if (a.pps < 0) return fail("--pps must be positive");
+  if (a.pps > 0 && setup.speed > 0) return fail("--pps and --speed realtime|xN exclude each other");
+  if (a.loops == 0 || a.repeat == 0) return fail("--loop and --repeat must be at least 1");
+  if (a.input == "dpdk" &&
+      (a.files.size() != 1 || a.loops != 1 || a.concat || a.pps > 0 || setup.speed > 0)) {
+    return fail("--input dpdk takes one capture, without --loop, --concat, --speed or --pps");
+  }
+
+#ifdef CTSIM_HAVE_DPDK
+  if (!a.eal_args.empty() || a.input == "dpdk") {
+    Status eal = dpdk::ensureEal(a.eal_args);
+    if (!eal.ok() && eal.code() != EALREADY) return fail(eal.message());
+  }
+#endif
+
+  reports::ReportContext ctx;
+  ctx.command_line = a.argv;
+  ctx.options = optionsJson(a);
+  for (const std::string& f : a.files) {
+    reports::InputFile in;
+    in.path = f;
+    in.name = f.substr(f.find_last_of('/') == std::string::npos ? 0 : f.find_last_of('/') + 1);
+    auto sha = reports::sha256File(f);
+    if (!sha.ok()) return fail(f + ": " + sha.status().message());
+    in.sha256 = sha.value();
+    struct stat st {};
+    if (::stat(f.c_str(), &st) == 0) in.bytes = uint64_t(st.st_size);
+    ctx.inputs.push_back(in);
+  }
+
+  bool live = !a.quiet && a.stats_s <= 0 && ::isatty(STDERR_FILENO) != 0;
+  double every = a.quiet ? 0 : a.stats_s;
+  uint64_t total = (live || every > 0) ? countRecords(a.files) * a.loops : 0;
+
+  StopSignals signals;
+  std::vector<reports::RunData> runs;
+  std::vector<uint64_t> per_file;
+  for (uint64_t r = 0; r < a.repeat && g_stop == 0; ++r) {
+    Progress progress(live, every, total);
+    auto run = runOnce(a, setup, r == 0, progress, per_file);
+    if (!run.ok()) return fail(run.status().message());
+    runs.push_back(std::move(run).value());
+  }
+  for (size_t i = 0; i < ctx.inputs.size() && i < per_file.size(); ++i) {
+    ctx.inputs[i].records = per_file[i];
+  }
+  std::fflush(stdout);
+  nlohmann::json report = reports::buildReport(ctx, runs);
+  bool ok = true;
+  if (!a.report.empty()) ok &= writeFileOrStdout(a.report, report.dump(2) + "\n");
+  if (!a.md.empty()) ok &= writeFileOrStdout(a.md, reports::renderMarkdown(report));
+  if (!a.html.empty()) {
+    auto chart = reports::readFile(reports::chartJsPath());
+    if (!chart.ok()) {
+      return fail("--html needs Chart.js (Debian package libjs-chart.js): " +
+                  chart.status().message());
+    }
+    ok &= writeFileOrStdout(a.html, reports::renderHtml(report, chart.value()));
+  }
+  bool stdout_taken = a.report == "-" || a.md == "-" || a.html == "-";
+  if (!a.no_summary && !(stdout_taken && a.emit == "none")) {
+    FILE* out = a.emit != "none" || stdout_taken ? stderr : stdout;
+    std::string text = a.json ? report.dump(2) + "\n" : reports::renderText(report);
+    std::fwrite(text.data(), 1, text.size(), out);
+  }
+  std::fflush(stdout);
+  if (!ok) return kExitFailure;
+  if (g_stop != 0) return 128 + int(g_stop);
   return kExitOk;
 }
 
@@ -453,8 +480,8 @@ int runReplay(const ReplayArgs& a) {
 
 void addReplayCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ReplayArgs>();
-  CLI::App* cmd = app.add_subcommand("replay", "Replay a capture through the conntrack engine");
-  cmd->add_option("FILE", args->file, "pcap or pcapng capture")->required();
+  CLI::App* cmd = app.add_subcommand("replay", "Replay captures through the conntrack engine");
+  cmd->add_option("FILE", args->files, "pcap or pcapng captures (merged by timestamp)")->required();
   cmd->add_option("--clock", args->clock, "trace: now = capture time; frozen: time stands still")
       ->check(CLI::IsMember({"trace", "frozen"}));
   cmd->add_option("--emit", args->emit,
@@ -473,9 +500,22 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   addProviderLibOption(*cmd, args->libs);
   CLI::Option* lib = cmd->get_option("--provider-lib");
   lib->allow_extra_args(false);
-  cmd->add_option("--zone-from", args->zone_from, "zone: none (0) or vlan (outer VLAN id)")
-      ->check(CLI::IsMember({"none", "vlan"}));
-  cmd->add_flag("--json", args->json, "summary as JSON");
+  cmd->add_option("--zone-from", args->zone_from,
+                  "zone: none (0), vlan (outer VLAN id) or map:FILE (lines 'VLAN ZONE'; VLAN "
+                  "may be 'untagged' or '*')");
+  cmd->add_flag("--json", args->json, "summary as JSON (the report)");
+  cmd->add_option("--report", args->report, "write the JSON report to FILE ('-': stdout)");
+  cmd->add_option("--md", args->md, "write the Markdown summary to FILE ('-': stdout)");
+  cmd->add_option("--html", args->html, "write the HTML report (Chart.js inlined) to FILE");
+  cmd->add_option("--speed", args->speed,
+                  "pacing on the wall clock: top (default), realtime or xN (N times realtime)");
+  cmd->add_option("--pps", args->pps, "pace at N packets per second of wall time");
+  cmd->add_option("--loop", args->loops, "replay the captures N times, addresses offset per loop");
+  cmd->add_flag("--concat", args->concat, "captures one after another, not merged by timestamp");
+  cmd->add_option("--repeat", args->repeat,
+                  "run the whole replay N times; the report carries every run's metrics");
+  cmd->add_option("--stats", args->stats_s, "print one line of statistics every SECONDS");
+  cmd->add_flag("-q,--quiet", args->quiet, "no progress output");
   cmd->add_option("--input", args->input,
                   "file: read the capture with libpcap (default); dpdk: through DPDK's net_pcap "
                   "driver into mbufs (microsecond timestamps)")
@@ -498,6 +538,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
       args->order.insert(args->order.end(), args->libs.size(), true);
     }
     args->offload = profile->count() > 0 || !args->providers.empty() || !args->libs.empty();
+    args->argv = processCommandLine();
     exit_code = runReplay(*args);
   });
 }

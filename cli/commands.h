@@ -16,10 +16,15 @@ inline constexpr int kExitBadInput = 2;  // bad input: missing file, not a captu
 // `ctsim trace-info FILE...`
 void addTraceInfoCommand(CLI::App& app, int& exit_code);
 
-// `ctsim replay FILE [--clock trace|frozen] [--emit none|ct-state|events|hooks]
-// [--zone-from none|vlan] [--profile rfc-v1|rfc-v2|strict] [--provider NAME[:k=v,...]]...
-// [--provider-lib PATH]... [--json] [--no-summary] [--no-tcp-seq-check]`
+// `ctsim replay FILE... [--clock trace|frozen] [--emit none|ct-state|events|hooks]
+// [--zone-from none|vlan|map:FILE] [--profile rfc-v1|rfc-v2|strict] [--provider NAME[:k=v,...]]...
+// [--provider-lib PATH]... [--input file|dpdk] [--eal-args S] [--report F] [--md F] [--html F]
+// [--speed top|realtime|xN] [--pps N] [--loop N] [--concat] [--repeat N] [--stats S] [-q]
+// [--json] [--no-summary] [--no-tcp-seq-check]`
 void addReplayCommand(CLI::App& app, int& exit_code);
+
+// `ctsim report render|compare|merge|validate ...` (reports/README.md)
+void addReportCommand(CLI::App& app, int& exit_code);
 
 // `ctsim gen OUT.pcap [options]`
 void addGenCommand(CLI::App& app, int& exit_code);

@@ -21,8 +21,10 @@ case "${1:-}" in
   demo)
     bash cmake/setup.sh
     configure_and_build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    echo "== ctsim replay traces/bundled/mixed-small.pcap"
-    build/release/cli/ctsim replay traces/bundled/mixed-small.pcap
+    echo "== ctsim replay traces/bundled/mixed-small.pcap --provider dummy --provider emu-hw"
+    build/release/cli/ctsim replay traces/bundled/mixed-small.pcap --provider dummy \
+      --provider emu-hw --md - --html build/report.html
+    echo "== HTML report: build/report.html"
     ;;
   test)
     bash cmake/setup.sh
