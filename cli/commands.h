@@ -26,6 +26,9 @@ void addReplayCommand(CLI::App& app, int& exit_code);
 // `ctsim report render|compare|merge|validate ...` (reports/README.md)
 void addReportCommand(CLI::App& app, int& exit_code);
 
+// `ctsim oracle kernel FILE [-o OUT] [--compare [--differences PATH] [--clock trace|frozen]]`
+void addOracleCommand(CLI::App& app, int& exit_code);
+
 // `ctsim gen OUT.pcap [options]`
 void addGenCommand(CLI::App& app, int& exit_code);
 

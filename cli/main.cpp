@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   ctsim::cli::addGenCommand(app, exit_code);
   ctsim::cli::addReplayCommand(app, exit_code);
   ctsim::cli::addReportCommand(app, exit_code);
+  ctsim::cli::addOracleCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,8 @@
 #include "providers/conn.h"
 #include "providers/dpdk/builtin_entry.h"
 #include "providers/emu_hw/emu_hw.h"
+#include "providers/kernel_ct/builtin_entry.h"
+#include "providers/tc_bpf/builtin_entry.h"
 
 namespace ctsim {
 
@@ -150,8 +152,10 @@ const std::vector<BuiltinProvider>& builtinProviders() {
        "emulated NIC table with a fast path; options profile=NAME, capacity=N, program_at=, "
        "insert_latency=, rate=, queue=, aging=, seed=... (providers/emu_hw/emu_hw.h)",
        emu_hw::makeEmuHw},
+      kernel_ct::builtinEntry(),
       {"recorder", "one JSON line per callback; options name=, path=FILE|-, can_offload=BOOL",
        makeRecorder},
+      tc_bpf::builtinEntry(),
   };
   return table;
 }
