@@ -287,7 +287,11 @@ std::string renderMarkdown(const json& r) {
     removed += (removed.empty() ? "" : ", ") + rs.key() + " " + std::to_string(n);
   }
   o += (removed.empty() ? "none" : removed) +
-       ". Invalid packets: " + r["conntrack"]["invalid"]["ct_state_invalid"].dump() + " (parser: " +
+       ". Invalid packets: " + r["conntrack"]["invalid"]["ct_state_invalid"].dump() +
+       (r["conntrack"]["invalid"].value("by_reason", json::object()).empty()
+            ? std::string()
+            : " by reason: " + joinCounts(r["conntrack"]["invalid"]["by_reason"])) +
+       " (parser: " +
        (r["conntrack"]["invalid"]["parser"].empty()
             ? std::string("all parsed")
             : joinCounts(r["conntrack"]["invalid"]["parser"])) +

@@ -278,10 +278,12 @@ json buildReport(const ReportContext& ctx, const std::vector<RunData>& runs) {
   for (const auto& [outcome, n] : s.by_outcome) {
     if (outcome != "parsed") not_parsed[outcome] = n;
   }
-  j["conntrack"] = {{"created", s.created},
-                    {"removed", s.removed},
-                    {"invalid", {{"ct_state_invalid", invalid}, {"parser", not_parsed}}},
-                    {"hook_calls", s.hook_calls}};
+  j["conntrack"] = {
+      {"created", s.created},
+      {"removed", s.removed},
+      {"invalid",
+       {{"ct_state_invalid", invalid}, {"by_reason", s.invalid_by_reason}, {"parser", not_parsed}}},
+      {"hook_calls", s.hook_calls}};
 
   // Accounting: every packet in exactly one bucket.
   json buckets = json::object();

@@ -110,6 +110,26 @@ std::vector<const Conn*> Conntrack::connections() const {
   return out;
 }
 
+const char* invalidReasonName(InvalidReason r) {
+  switch (r) {
+    case InvalidReason::kNone:
+      return "none";
+    case InvalidReason::kNotIp:
+      return "not_ip";
+    case InvalidReason::kFragment:
+      return "fragment";
+    case InvalidReason::kHeaderOrChecksum:
+      return "header_or_checksum";
+    case InvalidReason::kL4State:
+      return "l4_state";
+    case InvalidReason::kCannotStart:
+      return "cannot_start";
+    case InvalidReason::kIcmpErrorUnmatched:
+      return "icmp_error_unmatched";
+  }
+  return "?";
+}
+
 Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
                            uint16_t zone, bool commit, const PacketMeta& meta) {
   ++stats_.packets;
@@ -118,11 +138,13 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
   bool in_batch = true;
   if (!nv.has_l3) {
     v.state = kCsInvalid | kCsTracked;
+    v.invalid = InvalidReason::kNotIp;
   } else {
     std::vector<uint8_t> datagram;
     switch (ipf_.preprocess(nv, zone, now, &datagram)) {
       case Ipf::Verdict::kInvalid:
         v.state = kCsInvalid | kCsTracked;
+        v.invalid = InvalidReason::kFragment;
         break;
       case Ipf::Verdict::kHeld:
         v.held = true;
@@ -135,6 +157,7 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
           v = process(p, now, commit, meta);
         } else {
           v.state = kCsInvalid | kCsTracked;
+          v.invalid = InvalidReason::kHeaderOrChecksum;
         }
         v.reassembled = true;
         break;
@@ -145,6 +168,7 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
           v = process(p, now, commit, meta);
         } else {
           v.state = kCsInvalid | kCsTracked;
+          v.invalid = InvalidReason::kHeaderOrChecksum;
         }
         break;
       }
@@ -161,6 +185,7 @@ Verdict Conntrack::executeIp(uint8_t version, const uint8_t* l3, uint32_t size, 
   if (!extractCtPacket(version, l3, size, zone, &p)) {
     Verdict v;
     v.state = kCsInvalid | kCsTracked;
+    v.invalid = InvalidReason::kHeaderOrChecksum;
     return v;
   }
   return process(p, now, commit, meta);
@@ -186,6 +211,7 @@ Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const Pa
           break;
         case UpdateResult::kInvalid:
           state = kCsInvalid;
+          v.invalid = InvalidReason::kL4State;
           break;
         case UpdateResult::kNew:
           // Port reuse: the old connection expires now (the sweep removes it) and the packet
@@ -199,6 +225,7 @@ Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const Pa
     }
   } else if (p.icmp_related) {
     state = kCsInvalid;  // an error about nothing we track.
+    v.invalid = InvalidReason::kIcmpErrorUnmatched;
   } else {
     create = true;
   }
@@ -206,6 +233,7 @@ Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const Pa
     reply = false;
     c = this->create(p, now, commit, &state);
     v.created = c != nullptr;
+    if (state & kCsInvalid) v.invalid = InvalidReason::kCannotStart;
   }
   v.state = uint8_t(state | kCsTracked);
   v.conn = c;

@@ -123,8 +123,22 @@ struct ConntrackStats {
 };
 
 // The result of one execute().
+// Why a packet is `inv`, for the reports (OVS itself only says inv).
+enum class InvalidReason : uint8_t {
+  kNone,
+  kNotIp,               // not IPv4/IPv6 (ARP, MPLS, too short for the link header).
+  kFragment,            // ipf refused the fragment (too small, overlap, over the limit, ...).
+  kHeaderOrChecksum,    // the datagram failed OVS's header, length or checksum checks.
+  kL4State,             // TCP flags, sequence or window, or the protocol's state machine.
+  kCannotStart,         // a packet that may not start a connection (e.g. a lone SYN+ACK).
+  kIcmpErrorUnmatched,  // an ICMP error quoting a connection that is not tracked.
+};
+inline constexpr int kInvalidReasonCount = 7;
+const char* invalidReasonName(InvalidReason r);  // "not_ip", "fragment", ...
+
 struct Verdict {
-  uint8_t state = 0;         // CtState bits; 0 for a held fragment.
+  uint8_t state = 0;                             // CtState bits; 0 for a held fragment.
+  InvalidReason invalid = InvalidReason::kNone;  // why, when state has inv.
   Conn* conn = nullptr;      // the connection the packet matched or created, if any.
   bool reply = false;        // the packet went in the reply direction of conn.
   bool created = false;      // conn was created by this packet.

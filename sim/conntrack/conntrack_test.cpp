@@ -52,6 +52,34 @@ TEST(ConntrackTcp, InvalidFlags) {
   EXPECT_EQ(run(ct, tcp(true, kTcpFin, kCli + 1, 0)), "inv|trk");
 }
 
+// Each inv packet carries the reason the reports count it under.
+TEST(ConntrackInvalid, ReasonsAreReported) {
+  Conntrack ct;
+  auto reason = [&](const std::vector<uint8_t>& frame) {
+    Verdict v = ct.execute(kLinkEthernet, frame.data(), uint32_t(frame.size()), 1000, 0, true,
+                           PacketMeta{});
+    EXPECT_TRUE(v.state & kCsInvalid);
+    return std::string(invalidReasonName(v.invalid));
+  };
+  EXPECT_EQ(reason(PacketBuilder().nonIp(0x0806).build()), "not_ip");
+  EXPECT_EQ(reason(PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).badL4Checksum().build()),
+            "header_or_checksum");
+  EXPECT_EQ(reason(tcp(false, kTcpSyn | kTcpAck, kSrv, kCli + 1)), "cannot_start");
+  handshake(ct);
+  EXPECT_EQ(reason(tcp(true, kTcpFin, kCli + 1, 0)), "l4_state");
+  auto quoted = PacketBuilder().ipv4("10.9.9.9", "10.8.8.8").udp(7, 9).buildIp();
+  quoted.resize(28);
+  EXPECT_EQ(reason(PacketBuilder().ipv4("10.8.8.8", "10.9.9.9").icmpError(3, 3, quoted).build()),
+            "icmp_error_unmatched");
+  auto small = PacketBuilder()
+                   .ipv4("10.0.0.1", "10.0.0.2")
+                   .fragment(0, true, 1)
+                   .udp(1, 2)
+                   .payload(100)
+                   .build();
+  EXPECT_EQ(reason(small), "fragment");
+}
+
 // A bare ACK picks up an established stream (liberal window on both sides).
 TEST(ConntrackTcp, MidStreamPickup) {
   Conntrack ct;

@@ -295,6 +295,7 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   meta.packet = rec.index;
   Verdict v = engine_.execute(rec.linktype, rec.data, rec.caplen, now, zone, options_.commit, meta);
   ++sum.by_ct_state[formatCtState(v.state)];
+  if (v.state & kCsInvalid) ++sum.invalid_by_reason[invalidReasonName(v.invalid)];
   if (v.created && v.conn != nullptr && !options_.fast_paths.empty()) {
     first_packet_ns_[v.conn->key()] = rec.ts_ns;
   }

@@ -107,9 +107,10 @@ struct ReplaySummary {
   uint64_t fast_path_consumed = 0;              // of those, consumed by a fast path (no ct_state).
   uint64_t fast_path_up = 0;                    // hit a fast path but were sent up to software.
   std::map<std::string, uint64_t> by_ct_state;  // "new|trk" -> packets.
-  std::map<std::string, uint64_t> by_outcome;   // parser outcome -> packets.
-  uint64_t held_fragments = 0;                  // packets held for reassembly.
-  uint64_t reassembled = 0;                     // packets that completed a datagram.
+  std::map<std::string, uint64_t> invalid_by_reason;  // of the inv packets: reason -> packets.
+  std::map<std::string, uint64_t> by_outcome;         // parser outcome -> packets.
+  uint64_t held_fragments = 0;                        // packets held for reassembly.
+  uint64_t reassembled = 0;                           // packets that completed a datagram.
   // Connections left in the table at the end (a trace-clock replay has swept some):
   // protocol ("tcp", "udp", ...) -> state ("TCP_ESTABLISHED", ...) -> count.
   std::map<std::string, std::map<std::string, uint64_t>> conns;
