@@ -24,7 +24,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr uint16_t kEthIpv4 = 0x0800;
-constexpr uint16_t kEthIpv6 = 0x86dd;
 
 bool isVlanType(uint16_t t) { return t == 0x8100 || t == 0x88a8 || t == 0x9100; }
 uint16_t rd16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
