@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "properties/script.h"
 #include "providers/builtin.h"
 #include "providers/fast_path.h"
 #ifdef CTSIM_HAVE_DPDK
@@ -476,12 +477,35 @@ int runReplay(const ReplayArgs& a) {
   return kExitOk;
 }
 
+// `--script`: replays a counterexample (properties/script.h): one ct_state line per packet, then
+// one line per invariant violation; exit 1 when the failure reproduces.
+int runCounterexampleScript(const std::string& path) {
+  props::ScriptOutcome out;
+  Status st = props::runScript(path, &out);
+  if (!st.ok()) {
+    std::fprintf(stderr, "ctsim replay: %s: %s\n", path.c_str(), st.message().c_str());
+    return kExitBadInput;
+  }
+  for (size_t i = 0; i < out.report.states.size(); ++i) {
+    std::printf("%zu: %s\n", i + 1, out.report.states[i].c_str());
+  }
+  for (const auto& v : out.report.violations) {
+    std::printf("violation: %s\n", props::formatViolation(v).c_str());
+  }
+  return out.report.violations.empty() ? kExitOk : kExitFailure;
+}
+
 }  // namespace
 
 void addReplayCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ReplayArgs>();
   CLI::App* cmd = app.add_subcommand("replay", "Replay captures through the conntrack engine");
-  cmd->add_option("FILE", args->files, "pcap or pcapng captures (merged by timestamp)")->required();
+  CLI::Option* files =
+      cmd->add_option("FILE", args->files, "pcap or pcapng captures (merged by timestamp)");
+  auto script = std::make_shared<std::string>();
+  cmd->add_option("--script", *script,
+                  "replay a counterexample script (a pcap plus time steps and provider faults, as "
+                  "properties write them; see properties/README.md) and report its violations");
   cmd->add_option("--clock", args->clock, "trace: now = capture time; frozen: time stands still")
       ->check(CLI::IsMember({"trace", "frozen"}));
   cmd->add_option("--emit", args->emit,
@@ -524,7 +548,16 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
                   "DPDK EAL arguments (default: --no-huge --no-pci --no-shconf -m 512 ...)");
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
-  cmd->callback([args, cmd, profile, provider, lib, &exit_code]() {
+  cmd->callback([args, cmd, profile, provider, lib, files, script, &exit_code]() {
+    if (!script->empty()) {
+      exit_code = runCounterexampleScript(*script);
+      return;
+    }
+    if (files->count() == 0) {
+      std::fprintf(stderr, "ctsim replay: FILE is required (or --script SCRIPT)\n");
+      exit_code = kExitBadInput;
+      return;
+    }
     // Registration order: the command line's, --provider and --provider-lib interleaved.
     args->order.clear();
     for (const CLI::Option* o : cmd->parse_order()) {

@@ -29,6 +29,11 @@ void addReportCommand(CLI::App& app, int& exit_code);
 // `ctsim oracle kernel FILE [-o OUT] [--compare [--differences PATH] [--clock trace|frozen]]`
 void addOracleCommand(CLI::App& app, int& exit_code);
 
+// `ctsim conformance --provider NAME[:opts] | --provider-lib PATH [--profile rfc-v1|rfc-v2|strict]
+// [--junit FILE] [--seed N] [--filter TEXT|GLOB] [--cases N] [--trace FILE]...
+// [--counterexample-dir DIR] [--list-invariants]`
+void addConformanceCommand(CLI::App& app, int& exit_code);
+
 // `ctsim gen OUT.pcap [options]`
 void addGenCommand(CLI::App& app, int& exit_code);
 

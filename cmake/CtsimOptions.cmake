@@ -35,13 +35,18 @@ endif()
 # ctsim_test(NAME SOURCES... LIBS ...): a GoogleTest binary registered with ctest. Tests find the
 # shared corpus through CTSIM_CORPUS (default: ../shared/traces beside the source tree).
 set(CTSIM_CORPUS_DEFAULT "${CMAKE_SOURCE_DIR}/../shared/traces")
+# ENV "VAR=value;..." sets environment variables for its tests.
 function(ctsim_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;LIBS;ENV" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} ctsim_options GTest::gtest GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
     CTSIM_CORPUS_DEFAULT="${CTSIM_CORPUS_DEFAULT}"
     CTSIM_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     CTSIM_BINARY_DIR="${CMAKE_BINARY_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  if(ARG_ENV)
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ENVIRONMENT "${ARG_ENV}")
+  else()
+    gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  endif()
 endfunction()

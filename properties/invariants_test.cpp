@@ -1,0 +1,106 @@
+// The invariant checker itself: the catalogue, a clean run, and that injected faults and broken
+// providers are caught under the right invariant name.
+#include "properties/invariants.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "properties/harness.h"
+#include "properties/workload.h"
+
+namespace ctsim::props {
+namespace {
+
+// At least twenty invariants, unique names, each with a statement and a source.
+TEST(InvariantCatalog, TwentyOrMoreNamedWithStatements) {
+  std::set<std::string> names;
+  for (const InvariantInfo& i : invariantCatalog()) {
+    EXPECT_TRUE(names.insert(i.name).second) << i.name;
+    EXPECT_GT(std::string(i.statement).size(), 10u) << i.name;
+    EXPECT_NE(findInvariant(i.name), nullptr);
+  }
+  EXPECT_GE(names.size(), 20u);
+}
+
+// properties/README.md lists every invariant of the catalogue.
+TEST(InvariantCatalog, ReadmeListsEveryInvariant) {
+  std::ifstream in(std::string(CTSIM_SOURCE_DIR) + "/properties/README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  for (const InvariantInfo& i : invariantCatalog()) {
+    EXPECT_NE(ss.str().find(std::string("`") + i.name + "`"), std::string::npos) << i.name;
+  }
+}
+
+// A scenario with a UDP exchange, a TCP handshake and an ICMP error under the dummy: clean.
+TEST(Checker, CleanRunHasNoViolations) {
+  Scenario sc;
+  sc.config.providers = {"dummy"};
+  addPacket(sc, udpFrame(1, false));
+  addPacket(sc, udpFrame(1, true), 1);
+  addPacket(sc, tcpFrame(1, false, kTcpSyn, 100, 0));
+  addPacket(sc, tcpFrame(1, true, kTcpSyn | kTcpAck, 500, 101), 1);
+  addPacket(sc, tcpFrame(1, false, kTcpAck, 101, 501), 1);
+  addPacket(sc, icmpErrorFrame(1), 1);
+  addStep(sc, Step::Kind::kAdvance, 100000);
+  addStep(sc, Step::Kind::kSweep);
+  auto r = runScenario(sc);
+  ASSERT_TRUE(r.ok());
+  for (const Violation& v : r.value().violations) ADD_FAILURE() << formatViolation(v);
+  EXPECT_EQ(r.value().states[0], "new|trk");
+  EXPECT_EQ(r.value().states[1], "est|rpl|trk");
+}
+
+// emu-hw with every delete failing permanently leaves orphaned entries: no-orphan-entries.
+TEST(Checker, PermanentDeleteFailuresAreOrphans) {
+  Scenario sc;
+  sc.config.providers = {"emu-hw:del_fail=1,del_fail_kind=permanent"};
+  for (int f = 0; f < 3; ++f) addPacket(sc, udpFrame(f, false), 1);
+  addStep(sc, Step::Kind::kFlushZone, 0, 0);
+  auto r = runScenario(sc);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.value().violated().count("no-orphan-entries"));
+}
+
+// Each broken provider trips its invariant in a plain replay (those caught by replays; the
+// others are caught by contract tests, see conformance_test.cpp).
+TEST(Checker, BrokenProvidersTripTheirInvariant) {
+  struct Case {
+    const char* spec;
+    const char* invariant;
+  };
+  for (Case c : {Case{"broken-double-add", "add-once"}, Case{"broken-est-twice", "est-once"},
+                 Case{"broken-capacity-lie", "capacity-respected"}}) {
+    Scenario sc;
+    sc.config.providers = {c.spec};
+    for (int f = 0; f < 6; ++f) {
+      addPacket(sc, udpFrame(f, false), 1);
+      addPacket(sc, udpFrame(f, true), 1);
+    }
+    auto r = runScenario(sc);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r.value().violated().count(c.invariant)) << c.spec;
+  }
+}
+
+// A provider that keeps answering a stale last-used keeps idle connections forever under
+// rfc-v2 (facts §5.3), not under strict.
+TEST(Checker, StaleTimestampsMakeImmortalConnectionsUnderRfc) {
+  for (Profile p : {Profile::kRfcV2, Profile::kStrict}) {
+    Scenario sc;
+    sc.config.profile = p;
+    sc.config.providers = {"broken-stale"};
+    addPacket(sc, udpFrame(1, false));
+    for (int i = 0; i < 12; ++i) addStep(sc, Step::Kind::kAdvance, 20000);
+    auto r = runScenario(sc);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value().violated().count("idle-expires"), p == Profile::kRfcV2 ? 1u : 0u)
+        << profileName(p);
+  }
+}
+
+}  // namespace
+}  // namespace ctsim::props
