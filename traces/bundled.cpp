@@ -170,6 +170,21 @@ BundledTrace makeMixedSmall(uint64_t seed) {
   return t;
 }
 
+GenConfig workloadSmallConfig() {
+  GenConfig c;
+  c.seed = 20261125;
+  c.flows = 300;
+  c.cps = 100;
+  c.ipv6_share = 0.2;
+  c.elephant_share = 0;
+  c.idle_share = 0.05;
+  c.idle_gap_s = 40;
+  c.churn_share = 0.05;
+  c.syn_flood = 60;
+  c.port_scan = 30;
+  return c;
+}
+
 std::vector<BundledTrace> allBundledTraces() { return {makeMixedSmall()}; }
 
 Status writeBundledTrace(const BundledTrace& trace, const std::string& path) {

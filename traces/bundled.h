@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sim/status.h"
+#include "traces/generator.h"
 
 namespace ctsim::traces {
 
@@ -28,7 +29,12 @@ struct BundledTrace {
 // ICMP echo and an ICMP error, IPv6, VLAN tags, IPv4 fragments, a bad checksum, non-IP frames.
 BundledTrace makeMixedSmall(uint64_t seed = 20261125);
 
-// Every bundled trace.
+// "workload-small.pcap", made by the workload generator behind `ctsim gen` with this
+// configuration: 300 connections (TCP/UDP/ICMP, 20 % IPv6, FIN/RST/open teardowns, idle flows
+// that outlive the UDP timeout, churn) plus a small SYN flood and port scan.
+GenConfig workloadSmallConfig();
+
+// Every bundled trace made from frames here (workload-small.pcap is written by generate()).
 std::vector<BundledTrace> allBundledTraces();
 
 // Writes `trace` as a nanosecond pcap at `path`.

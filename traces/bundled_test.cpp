@@ -31,6 +31,14 @@ TEST(BundledTracesTest, CommittedFilesMatchGenerator) {
     EXPECT_TRUE(readAll(fresh) == readAll(committed))
         << t.name << " differs from the generator; run make-bundled-traces";
   }
+  // workload-small.pcap: the workload generator's output for its fixed configuration.
+  std::string fresh = (tmp / "workload-small.pcap").string();
+  auto g = generate(workloadSmallConfig(), fresh);
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(readAll(fresh) ==
+              readAll(std::string(CTSIM_SOURCE_DIR) + "/traces/bundled/workload-small.pcap"))
+      << "workload-small.pcap differs from the generator; run make-bundled-traces";
+  EXPECT_EQ(g.value().tcp_flows + g.value().udp_flows + g.value().icmp_flows, 300u);
   std::filesystem::remove_all(tmp);
 }
 

@@ -17,5 +17,15 @@ int main(int argc, char** argv) {
     std::printf("%s: seed %llu, %zu packets\n", path.c_str(), (unsigned long long)t.seed,
                 t.frames.size());
   }
+  std::string workload = dir + "/workload-small.pcap";
+  auto g = ctsim::traces::generate(ctsim::traces::workloadSmallConfig(), workload);
+  if (!g.ok()) {
+    std::fprintf(stderr, "make-bundled-traces: %s: %s\n", workload.c_str(),
+                 g.status().message().c_str());
+    return 1;
+  }
+  std::printf("%s: seed %llu, %llu packets (ctsim gen)\n", workload.c_str(),
+              (unsigned long long)ctsim::traces::workloadSmallConfig().seed,
+              (unsigned long long)g.value().packets);
   return 0;
 }

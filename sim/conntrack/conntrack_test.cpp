@@ -52,6 +52,25 @@ TEST(ConntrackTcp, InvalidFlags) {
   EXPECT_EQ(run(ct, tcp(true, kTcpFin, kCli + 1, 0)), "inv|trk");
 }
 
+// Strict (facts §5.5): the responder's RST to a SYN counts only when it acknowledges the SYN
+// (ack = ISN + 1); an RST acking the ISN itself, or without ACK, is invalid.
+TEST(ConntrackTcp, StrictResponderRstMustAckTheSyn) {
+  for (uint32_t ack : {kCli, kCli + 2, kCli + 1}) {
+    ConntrackConfig cfg;
+    cfg.strict.validate_responder_rst = true;
+    Conntrack ct(cfg);
+    EXPECT_EQ(run(ct, tcp(true, kTcpSyn, kCli, 0)), "new|trk");
+    EXPECT_EQ(run(ct, tcp(false, kTcpRst | kTcpAck, 0, ack)),
+              ack == kCli + 1 ? "est|rpl|trk" : "inv|trk")
+        << "ack " << ack;
+  }
+  ConntrackConfig cfg;
+  cfg.strict.validate_responder_rst = true;
+  Conntrack ct(cfg);
+  run(ct, tcp(true, kTcpSyn, kCli, 0));
+  EXPECT_EQ(run(ct, tcp(false, kTcpRst, kCli + 1, 0)), "inv|trk");
+}
+
 // Each inv packet carries the reason the reports count it under.
 TEST(ConntrackInvalid, ReasonsAreReported) {
   Conntrack ct;

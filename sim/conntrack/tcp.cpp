@@ -89,9 +89,10 @@ UpdateResult tcpUpdate(Conntrack& ct, Conn& c, const CtPacket& p, bool reply, in
   bool first_from_src = src->state < CTSIM_TCPS_SYN_SENT;
   if (first_from_src && (flags & kTcpRst) && ct.config().strict.validate_responder_rst &&
       dst->state == CTSIM_TCPS_SYN_SENT) {
-    // Strict (facts §5.5): the responder's RST must acknowledge the SYN it answers.
+    // Strict (facts §5.5): the responder's RST must acknowledge the SYN it answers: ACK set and
+    // ack = ISN + 1 (RFC 793, SYN-SENT: ISS < SEG.ACK <= SND.NXT). dst->seqlo is the ISN.
     uint32_t a = p.tcp_ack;
-    if (!(flags & kTcpAck) || (a != dst->seqlo + 1 && a != dst->seqlo)) {
+    if (!(flags & kTcpAck) || a != dst->seqlo + 1) {
       return UpdateResult::kInvalid;
     }
   }
