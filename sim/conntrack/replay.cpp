@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "sim/conntrack/extract.h"
 #include "sim/parser.h"
@@ -348,17 +349,20 @@ void adjustChecksum(uint8_t* field, const uint8_t* before, const uint8_t* after,
 
 }  // namespace
 
-void offsetAddresses(uint32_t linktype, uint8_t* frame, uint32_t caplen, uint16_t offset) {
-  if (offset == 0) return;
-  ct::NetView nv = ct::netView(linktype, frame, caplen);
-  if (!nv.has_l3) return;
-  uint8_t* l3 = frame + (nv.l3 - frame);
-  uint32_t size = nv.l3_size;
+namespace {
+
+// Adds `offset` to the addresses of the IP header at `l3` (`size` bytes of it captured): IPv4
+// + offset << 16 (the second octet, carrying into the first), IPv6 + offset in the second
+// group. Fixes the IPv4 header checksum and the L4 checksum that covers the addresses (TCP,
+// UDP, ICMPv6); in an ICMP or ICMPv6 error also the quoted packet, so that the error still
+// relates to the offset connection (and the error's own checksum). `depth` bounds the
+// recursion to one quoted packet.
+void offsetIp(uint8_t version, uint8_t* l3, uint32_t size, uint16_t offset, int depth) {
   uint8_t before[32], after[32];
   uint32_t addr_off, addr_len, l4_off = 0;
   uint8_t proto = 0;
   bool l4 = false;
-  if (nv.version == 4) {
+  if (version == 4) {
     if (size < 20) return;
     addr_off = 12;
     addr_len = 8;
@@ -379,10 +383,9 @@ void offsetAddresses(uint32_t linktype, uint8_t* frame, uint32_t caplen, uint16_
     l4_off = 40 + off;
   }
   std::copy(l3 + addr_off, l3 + addr_off + addr_len, before);
-  for (uint32_t a = 0; a < addr_len; a += (nv.version == 4 ? 4 : 16)) {
-    // IPv4: + offset << 16 (the second octet, carrying into the first); IPv6: second group.
+  for (uint32_t a = 0; a < addr_len; a += (version == 4 ? 4 : 16)) {
     uint8_t* p = l3 + addr_off + a;
-    if (nv.version == 4) {
+    if (version == 4) {
       uint32_t v = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
       v += uint32_t(offset) << 16;
       p[0] = uint8_t(v >> 24);
@@ -392,8 +395,24 @@ void offsetAddresses(uint32_t linktype, uint8_t* frame, uint32_t caplen, uint16_
     }
   }
   std::copy(l3 + addr_off, l3 + addr_off + addr_len, after);
-  if (nv.version == 4) adjustChecksum(l3 + 10, before, after, addr_len, false);
+  if (version == 4) adjustChecksum(l3 + 10, before, after, addr_len, false);
   if (!l4) return;
+  bool icmp = (proto == kProtoIcmp && version == 4) || (proto == kProtoIcmpv6 && version == 6);
+  if (icmp && depth == 0 && l4_off + 8 < size) {
+    uint8_t type = l3[l4_off];
+    bool error = version == 4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)
+                              : (type >= 1 && type <= 4);
+    if (error) {
+      // The quoted packet: its addresses (and header checksum) change; the error's checksum
+      // covers those bytes, so it is adjusted by the difference too.
+      uint8_t* inner = l3 + l4_off + 8;
+      uint32_t inner_size = size - l4_off - 8;
+      uint32_t span = inner_size & ~1u;  // every byte the rewrite may touch, in 16-bit words.
+      std::vector<uint8_t> was(inner, inner + span);
+      offsetIp(version, inner, inner_size, offset, depth + 1);
+      if (l4_off + 4 <= size) adjustChecksum(l3 + l4_off + 2, was.data(), inner, span, false);
+    }
+  }
   uint32_t field = 0;
   bool udp = false;
   if (proto == kProtoTcp) {
@@ -401,15 +420,24 @@ void offsetAddresses(uint32_t linktype, uint8_t* frame, uint32_t caplen, uint16_
   } else if (proto == kProtoUdp) {
     field = 6;
     udp = true;
-  } else if (proto == kProtoIcmpv6 && nv.version == 6) {
+  } else if (proto == kProtoIcmpv6 && version == 6) {
     field = 2;
   } else {
     return;  // ICMPv4's checksum does not cover the addresses; others: none known.
   }
   if (l4_off + field + 2 > size) return;
   uint8_t* cs = l3 + l4_off + field;
-  if (udp && nv.version == 4 && load16(cs) == 0) return;  // no checksum.
+  if (udp && version == 4 && load16(cs) == 0) return;  // no checksum.
   adjustChecksum(cs, before, after, addr_len, udp);
+}
+
+}  // namespace
+
+void offsetAddresses(uint32_t linktype, uint8_t* frame, uint32_t caplen, uint16_t offset) {
+  if (offset == 0) return;
+  ct::NetView nv = ct::netView(linktype, frame, caplen);
+  if (!nv.has_l3) return;
+  offsetIp(nv.version, frame + (nv.l3 - frame), nv.l3_size, offset, 0);
 }
 
 Result<std::unique_ptr<TraceSource>> TraceSource::open(const Options& options) {
