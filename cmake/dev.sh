@@ -32,6 +32,11 @@ case "${1:-}" in
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
     ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 900
+    # The main job's optimised build, run once: -O2 warnings (-Werror) the -O0 build cannot see.
+    configure_and_build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    build/release/cli/ctsim replay traces/bundled/mixed-small.pcap --provider dummy \
+      --provider emu-hw -q --no-summary --md /dev/null --html build/report.html
+    echo "main job (release build): ok"
     # Fuzz smoke: each libFuzzer target for CTSIM_FUZZ_SECONDS (default 60; 0 skips).
     if [ "${CTSIM_FUZZ_SECONDS:-60}" != 0 ]; then
       bash cmake/fuzz.sh "${CTSIM_FUZZ_SECONDS:-60}"
