@@ -476,8 +476,7 @@ bool EmuHwProvider::failsLocked(const OpFailure& f, uint64_t n) {
 
 // ---- Callbacks ----
 
-int EmuHwProvider::programLocked(const conn* c, const ctsim_conn_key& fwd,
-                                 const ctsim_conn_key& rev, uint64_t* id_out) {
+int EmuHwProvider::admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev) {
   if (refused_.count(pack(fwd))) {
     fail("refused_permanent");
     return EIO;
@@ -490,6 +489,12 @@ int EmuHwProvider::programLocked(const conn* c, const ctsim_conn_key& fwd,
     fail("full");
     return ENOSPC;
   }
+  return 0;
+}
+
+int EmuHwProvider::programLocked(const conn* c, const ctsim_conn_key& fwd,
+                                 const ctsim_conn_key& rev, uint64_t* id_out) {
+  if (int err = admitLocked(fwd, rev); err != 0) return err;
   const int64_t issue = scheduleLocked();
   if (issue < 0) {
     fail("busy");
@@ -540,18 +545,7 @@ int EmuHwProvider::connAddLocked(const ct_offload_ctx& ctx) {
                      (config_.program_at == ProgramAt::kTcpEst && fwd.proto == 6);
   if (defer) {
     // Accept now, insert at conn_established; refuse what would certainly fail.
-    if (refused_.count(pack(fwd))) {
-      fail("refused_permanent");
-      return EIO;
-    }
-    if (keys_.count(pack(fwd)) || keys_.count(pack(rev))) {
-      fail("exists");
-      return EEXIST;
-    }
-    if (config_.capacity && stats_.entries >= config_.capacity) {
-      fail("full");
-      return ENOSPC;
-    }
+    if (int err = admitLocked(fwd, rev); err != 0) return err;
     conns_[ctx.conn] = ConnState{0, true};
     return 0;
   }

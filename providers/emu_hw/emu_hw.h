@@ -207,6 +207,9 @@ class EmuHwProvider final : public Provider, public FastPath {
   // Whether op number 'n' of 'f' fails (draws from rng_fail_ when f.prob > 0).
   bool failsLocked(const OpFailure& f, uint64_t n);
   // Requests the insertion of conn 'c'; 0 or an errno (counted).
+  // The checks an insertion must pass before anything is queued: not refused for good (EIO),
+  // not already in the table (EEXIST), a free slot (ENOSPC); each refusal counted.
+  int admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev);
   int programLocked(const conn* c, const ctsim_conn_key& fwd, const ctsim_conn_key& rev,
                     uint64_t* id_out);
   int connAddLocked(const ct_offload_ctx& ctx);
