@@ -8,7 +8,7 @@ set -euo pipefail
 CORE_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libpcap-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev libcli11-dev
-  nlohmann-json3-dev clang-format clang libclang-rt-14-dev
+  nlohmann-json3-dev libssl-dev clang-format clang libclang-rt-14-dev
   libjs-chart.js chromium
 )
 # Optional components; the build switches each off with a printed reason when it is missing.

@@ -1,14 +1,36 @@
 #include "sim/checksum.h"
 
+#include <bit>
+#include <cstring>
+
 namespace ctsim {
 
 uint32_t checksumAdd(uint32_t sum, const uint8_t* data, size_t len) {
-  uint64_t s = sum;
+  // RFC 1071 §2(B): the sum is byte-order independent, so add host-order words eight bytes at a
+  // time and swap the folded result into network order once at the end.
+  uint64_t s = 0;
   size_t i = 0;
-  for (; i + 1 < len; i += 2) s += (uint32_t(data[i]) << 8) | data[i + 1];
-  if (i < len) s += uint32_t(data[i]) << 8;
-  while (s >> 32) s = (s & 0xffffffffu) + (s >> 32);
-  return uint32_t(s);
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    s += (w & 0xffffffffu) + (w >> 32);
+  }
+  for (; i + 2 <= len; i += 2) {
+    uint16_t w;
+    std::memcpy(&w, data + i, 2);
+    s += w;
+  }
+  if (i < len) {
+    uint8_t last[2] = {data[i], 0};  // an odd last byte is the high byte of a zero-padded word.
+    uint16_t w;
+    std::memcpy(&w, last, 2);
+    s += w;
+  }
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  if constexpr (std::endian::native == std::endian::little) s = ((s & 0xff) << 8) | (s >> 8);
+  uint64_t t = uint64_t(sum) + s;
+  while (t >> 32) t = (t & 0xffffffffu) + (t >> 32);
+  return uint32_t(t);
 }
 
 uint16_t checksumFinish(uint32_t sum) {

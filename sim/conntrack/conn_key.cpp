@@ -3,19 +3,25 @@
 #include <arpa/inet.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "sim/packet.h"
 
 namespace ctsim::ct {
 namespace {
 
-// 64-bit FNV-1a over a byte range.
-uint64_t fnv(const uint8_t* p, size_t n, uint64_t h = 1469598103934665603ull) {
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
+// 64x64 -> 128-bit multiply folded to 64 bits: the mixing step of wyhash-style hashes.
+inline uint64_t mum(uint64_t a, uint64_t b) {
+  __uint128_t r = __uint128_t(a) * b;
+  return uint64_t(r) ^ uint64_t(r >> 64);
+}
+constexpr uint64_t kS0 = 0xa0761d6478bd642full, kS1 = 0xe7037ed1a0b428dbull,
+                   kS2 = 0x8ebc6af09c88c6e3ull, kS3 = 0x589965cc75374cc3ull;
+
+inline uint64_t word(const uint8_t* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
 }
 
 bool isIcmp(const ConnKey& k) {
@@ -27,14 +33,21 @@ bool isIcmp(const ConnKey& k) {
 
 size_t keyHash(const ConnKey& k) {
   // Symmetric in the two endpoints: each endpoint (address + its port) is hashed alone and the
-  // two are combined with xor, then the rest of the key is mixed in.
+  // two are added, then the rest of the key is mixed in.
   uint16_t sport = isIcmp(k) ? k.icmp.id : k.ports.src;
   uint16_t dport = isIcmp(k) ? k.icmp.id : k.ports.dst;
-  uint64_t hs = fnv(reinterpret_cast<const uint8_t*>(&sport), 2, fnv(k.src, 16));
-  uint64_t hd = fnv(reinterpret_cast<const uint8_t*>(&dport), 2, fnv(k.dst, 16));
-  uint8_t rest[4] = {uint8_t(k.zone), uint8_t(k.zone >> 8), k.af, k.proto};
-  uint64_t h = fnv(rest, sizeof rest, hs ^ hd);
-  return size_t(h ^ (h >> 29));
+  uint64_t hs = mum(word(k.src) ^ kS0, word(k.src + 8) ^ (uint64_t(sport) << 32) ^ kS1);
+  uint64_t hd = mum(word(k.dst) ^ kS0, word(k.dst + 8) ^ (uint64_t(dport) << 32) ^ kS1);
+  uint64_t rest = uint64_t(k.zone) | uint64_t(k.af) << 16 | uint64_t(k.proto) << 24;
+  return size_t(mum((hs + hd) ^ kS2, rest ^ kS3));
+}
+
+uint64_t keyHashDirected(const ConnKey& k) {
+  static_assert(sizeof(ConnKey) == 40, "five 64-bit words");
+  const auto* p = reinterpret_cast<const uint8_t*>(&k);
+  uint64_t h = mum(word(p) ^ kS0, word(p + 8) ^ kS1);
+  h = mum(word(p + 16) ^ kS2 ^ h, word(p + 24) ^ kS3);
+  return mum(word(p + 32) ^ kS1, h ^ kS0);
 }
 
 uint8_t reverseIcmpType(uint8_t af, uint8_t type) {

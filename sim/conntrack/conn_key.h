@@ -23,6 +23,8 @@ inline bool keyEqual(const ConnKey& a, const ConnKey& b) {
 
 // A hash that is the same for a key and its reverse (as OVS's conn_key_hash).
 size_t keyHash(const ConnKey& k);
+// A hash of the key as it is (a key and its reverse hash differently), for the engine's table.
+uint64_t keyHashDirected(const ConnKey& k);
 
 // The ICMP type a reply to an echo-like `type` carries (echo, timestamp, info; ICMPv6 echo), or
 // `type` itself when it has no pair.

@@ -1,8 +1,22 @@
 #include "sim/conntrack/conntrack.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 
 #include "sim/conntrack/l4_proto.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
 
 namespace ctsim::ct {
 namespace {
@@ -35,6 +49,11 @@ ctsim_conn_state coarseState(Timeout t) {
   return CTSIM_CS_NONE;
 }
 
+// The connection a sweep-list node belongs to.
+Conn* connOfLink(ExpLink* l) {
+  return reinterpret_cast<Conn*>(reinterpret_cast<char*>(l) - offsetof(Conn, exp));
+}
+
 }  // namespace
 
 const char* deleteReasonName(DeleteReason r) {
@@ -58,9 +77,37 @@ const char* deleteReasonName(DeleteReason r) {
 }
 
 Conntrack::Conntrack(ConntrackConfig config)
-    : config_(config), ipf_(config.ipf), exp_lists_(kExpLists) {}
+    : config_(config), ipf_(config.ipf), exp_lists_(kExpLists) {
+  for (ExpLink& l : exp_lists_) l.prev = l.next = &l;
+}
 
-Conntrack::~Conntrack() = default;
+Conntrack::~Conntrack() {
+  // No hooks (destroy() is the caller's choice): the storage goes, connections and all.
+  for (auto& chunk : chunks_) ASAN_UNPOISON_MEMORY_REGION(chunk.get(), kConnChunk * sizeof(Conn));
+}
+
+Conn* Conntrack::allocConn() {
+  if (free_ != nullptr) {
+    Conn* c = free_;
+    ASAN_UNPOISON_MEMORY_REGION(c, sizeof(Conn));
+    free_ = reinterpret_cast<Conn*>(c->exp.next);
+    *c = Conn{};
+    return c;
+  }
+  if (chunk_used_ == kConnChunk) {
+    chunks_.emplace_back(new Conn[kConnChunk]);
+    chunk_used_ = 0;
+  }
+  return &chunks_.back()[chunk_used_++];
+}
+
+void Conntrack::freeConn(Conn* c) {
+  c->exp.next = reinterpret_cast<ExpLink*>(free_);
+  free_ = c;
+  // Under AddressSanitizer a freed connection is poisoned until reused, so that a provider
+  // keeping a pointer past conn_del is caught as with a heap allocation.
+  ASAN_POISON_MEMORY_REGION(c, sizeof(Conn));
+}
 
 void Conntrack::setZoneTimeoutPolicy(uint16_t zone, const TimeoutPolicy& policy) {
   zone_policies_[zone] = policy;
@@ -86,14 +133,15 @@ bool Conntrack::seqCheckBypassed(const Conn& c) const {
 }
 
 Conn* Conntrack::lookup(const ConnKey& key, int64_t now, bool* reply) {
-  auto [b, e] = table_.equal_range(key);
-  for (auto it = b; it != e; ++it) {
-    Conn* c = it->second;
-    if (c->expired(now)) continue;  // expired connections are invisible until swept.
-    if (reply != nullptr) *reply = !keyEqual(c->key(), key);
-    return c;
-  }
-  return nullptr;
+  bool rep = false;
+  // Expired connections are invisible until swept.
+  Conn* c = table_.forEach(key, [&](Conn* cand, bool r) {
+    rep = r;
+    return !cand->expired(now);
+  });
+  // A key equal to its own reverse indexes a connection twice: the forward entry is the truth.
+  if (c != nullptr && reply != nullptr) *reply = rep && !keyEqual(c->key(), key);
+  return c;
 }
 
 size_t Conntrack::zoneConnCount(uint16_t zone) const {
@@ -104,8 +152,10 @@ size_t Conntrack::zoneConnCount(uint16_t zone) const {
 std::vector<const Conn*> Conntrack::connections() const {
   std::vector<const Conn*> out;
   out.reserve(n_conn_);
-  for (const auto& l : exp_lists_) {
-    for (const auto& c : l) out.push_back(c.get());
+  for (const ExpLink& head : exp_lists_) {
+    for (const ExpLink* l = head.next; l != &head; l = l->next) {
+      out.push_back(connOfLink(const_cast<ExpLink*>(l)));
+    }
   }
   return out;
 }
@@ -268,64 +318,57 @@ Conn* Conntrack::create(const CtPacket& p, int64_t now, bool commit, uint8_t* st
   }
   if (config_.strict.replace_expired) {
     // Strict: the expired connections of this tuple go first, so that one tuple never has two.
-    std::vector<Conn*> stale;
-    auto [b, e] = table_.equal_range(p.key);
-    for (auto it = b; it != e; ++it) {
-      if (std::find(stale.begin(), stale.end(), it->second) == stale.end()) {
-        stale.push_back(it->second);
-      }
-    }
-    for (Conn* s : stale) clean(s, DeleteReason::kReplaced);
+    Conn* stale[8];
+    size_t n_stale = 0;
+    do {
+      n_stale = 0;
+      table_.forEach(p.key, [&](Conn* cand, bool) {
+        if (std::find(stale, stale + n_stale, cand) == stale + n_stale) stale[n_stale++] = cand;
+        return n_stale == std::size(stale);
+      });
+      for (size_t k = 0; k < n_stale; ++k) clean(stale[k], DeleteReason::kReplaced);
+    } while (n_stale == std::size(stale));
   }
   if (n_conn_ >= config_.conn_limit) {
     ++stats_.limit_drops;
     return nullptr;
   }
-  auto owned = std::make_unique<Conn>();
-  Conn* c = owned.get();
+  Conn* c = allocConn();
   c->ext.key_fwd = p.key;
   c->ext.key_rev = reverseKey(p.key);
   c->id = next_id_++;
   c->created_ms = now;
   c->packets[0] = 1;
   ops.new_conn(*this, *c, p, now);
-  insert(std::move(owned));
+  insert(c);
   ++stats_.conns_created;
   return c;
 }
 
-void Conntrack::insert(std::unique_ptr<Conn> owned) {
-  Conn* c = owned.get();
-  table_.emplace(c->key(), c);
-  table_.emplace(c->revKey(), c);
-  c->exp_list = next_list_;
+void Conntrack::insert(Conn* c) {
+  table_.insert(c, false);
+  table_.insert(c, true);
+  ExpLink& head = exp_lists_[next_list_];
   next_list_ = (next_list_ + 1) % kExpLists;
-  auto& list = exp_lists_[c->exp_list];
-  list.push_back(std::move(owned));
-  c->self = std::prev(list.end());
+  c->exp.prev = head.prev;
+  c->exp.next = &head;
+  head.prev->next = &c->exp;
+  head.prev = &c->exp;
   ++n_conn_;
   ++zone_count_[c->key().zone];
 }
 
-void Conntrack::eraseKey(const ConnKey& key, const Conn* c) {
-  auto [b, e] = table_.equal_range(key);
-  for (auto it = b; it != e; ++it) {
-    if (it->second == c) {
-      table_.erase(it);
-      return;
-    }
-  }
-}
-
 void Conntrack::clean(Conn* c, DeleteReason reason) {
   if (hooks_ != nullptr) hooks_->onDelete(*c, reason);
-  eraseKey(c->key(), c);
-  eraseKey(c->revKey(), c);
+  table_.erase(c, false);
+  table_.erase(c, true);
   auto zc = zone_count_.find(c->key().zone);
   if (zc != zone_count_.end() && --zc->second == 0) zone_count_.erase(zc);
   --n_conn_;
   ++stats_.conns_removed;
-  exp_lists_[c->exp_list].erase(c->self);  // frees c.
+  c->exp.prev->next = c->exp.next;
+  c->exp.next->prev = c->exp.prev;
+  freeConn(c);
 }
 
 bool Conntrack::maybeSweep(int64_t now) {
@@ -347,9 +390,11 @@ size_t Conntrack::sweep(int64_t now) {
   uint32_t i = next_sweep_;
   for (uint32_t n = 0; n < kExpLists; ++n, i = (i + 1) % kExpLists) {
     if (visited > bound) break;
-    for (auto& c : exp_lists_[i]) {
+    const ExpLink& head = exp_lists_[i];
+    for (ExpLink* l = head.next; l != &head; l = l->next) {
       ++visited;
-      if (c->expired(now)) expired.push_back(c.get());
+      Conn* c = connOfLink(l);
+      if (c->expired(now)) expired.push_back(c);
     }
   }
   next_sweep_ = i;
@@ -391,9 +436,9 @@ size_t Conntrack::sweep(int64_t now) {
 
 size_t Conntrack::flushAll() {
   size_t n = 0;
-  for (auto& l : exp_lists_) {
-    while (!l.empty()) {
-      clean(l.front().get(), DeleteReason::kFlushAll);
+  for (ExpLink& head : exp_lists_) {
+    while (head.next != &head) {
+      clean(connOfLink(head.next), DeleteReason::kFlushAll);
       ++n;
     }
   }
@@ -402,9 +447,10 @@ size_t Conntrack::flushAll() {
 
 size_t Conntrack::flushZone(uint16_t zone) {
   size_t n = 0;
-  for (auto& l : exp_lists_) {
-    for (auto it = l.begin(); it != l.end();) {
-      Conn* c = (it++)->get();
+  for (ExpLink& head : exp_lists_) {
+    for (ExpLink* l = head.next; l != &head;) {
+      Conn* c = connOfLink(l);
+      l = l->next;
       if (c->key().zone == zone) {
         clean(c, DeleteReason::kFlushZone);
         ++n;
@@ -422,8 +468,8 @@ size_t Conntrack::flushTuple(const ConnKey& key, int64_t now) {
 }
 
 void Conntrack::destroy() {
-  for (auto& l : exp_lists_) {
-    while (!l.empty()) clean(l.front().get(), DeleteReason::kDestroy);
+  for (ExpLink& head : exp_lists_) {
+    while (head.next != &head) clean(connOfLink(head.next), DeleteReason::kDestroy);
   }
 }
 

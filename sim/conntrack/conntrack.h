@@ -15,7 +15,6 @@
 // Threading: none. One engine is driven by one thread; callers serialise.
 
 #include <cstdint>
-#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +25,7 @@
 
 #include "providers/conn.h"
 #include "sim/conntrack/conn_key.h"
+#include "sim/conntrack/conn_table.h"
 #include "sim/conntrack/ct_state.h"
 #include "sim/conntrack/extract.h"
 #include "sim/conntrack/ipf.h"
@@ -38,24 +38,47 @@ enum class OtherState : uint8_t { kFirst, kMultiple, kBidir };
 // State of an ICMP connection (OVS's ICMPS_*).
 enum class IcmpState : uint8_t { kFirst, kReply };
 
+// A node of a sweep list (intrusive, circular, with one sentinel per list).
+struct ExpLink {
+  ExpLink* prev = nullptr;
+  ExpLink* next = nullptr;
+};
+
 // One tracked connection. `ext` is the provider-visible struct conn (providers/conn.h): its
 // keys, TCP peers, coarse state and offload mark are the engine's own storage, so providers and
 // the registry read exactly what the engine uses.
+//
+// Layout (x86-64, 184 bytes): ext 120 (two 40-byte keys, TCP peers 24, state, mark, acceptors),
+// then 8-byte fields, then the 1-byte ones. Connections live in the engine's pool (chunks of
+// kConnChunk; freed slots reused) and stay at one address for their whole life.
 struct Conn {
   ::conn ext{};                        // keys, TCP peers, state, offload mark (see conn.h).
   int64_t expiration = 0;              // ms; expired when now >= expiration.
-  Timeout timer = Timeout::kUdpFirst;  // the timer last armed.
-  uint8_t l4_state = 0;                // OtherState or IcmpState (not used for TCP).
   uint64_t id = 0;                     // creation number, from 1.
   int64_t created_ms = 0;              // `now` of the packet that created it.
   uint64_t packets[2] = {0, 0};        // packets seen, [0] original and [1] reply direction.
-  uint32_t exp_list = 0;               // which sweep list holds it.
-  std::list<std::unique_ptr<Conn>>::iterator self;  // its node in that list.
+  ExpLink exp;                         // its node in a sweep list.
+  Timeout timer = Timeout::kUdpFirst;  // the timer last armed.
+  uint8_t l4_state = 0;                // OtherState or IcmpState (not used for TCP).
 
   const ConnKey& key() const { return ext.key_fwd; }
   const ConnKey& revKey() const { return ext.key_rev; }
   bool expired(int64_t now) const { return now >= expiration; }
 };
+
+template <typename Fn>
+Conn* ConnTable::forEach(const ConnKey& key, Fn&& fn) const {
+  uint64_t h = hash(key);
+  uint64_t tag = tagOf(h);
+  for (size_t i = home(h);; i = (i + 1) & mask_) {
+    uint64_t slot = slots_[i];
+    if (slot == 0) return nullptr;
+    if (tagOf(slot) != tag) continue;
+    Conn* c = connOf(slot);
+    bool reply = replyOf(slot);
+    if (keyEqual(reply ? c->revKey() : c->key(), key) && fn(c, reply)) return c;
+  }
+}
 
 // Why a connection is being removed.
 enum class DeleteReason : uint8_t {
@@ -194,6 +217,8 @@ class Conntrack {
   Conn* lookup(const ConnKey& key, int64_t now, bool* reply = nullptr);
   // Connections in the table (expired ones included, as OVS counts them).
   size_t connCount() const { return n_conn_; }
+  // Bytes of the key index (8 per slot; two keys per connection at a load of 3/8 to 3/4).
+  size_t indexBytes() const { return table_.bytes(); }
   size_t zoneConnCount(uint16_t zone) const;
   // Every connection in the table, in no particular order.
   std::vector<const Conn*> connections() const;
@@ -211,10 +236,9 @@ class Conntrack {
  private:
   Verdict process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta);
   Conn* create(const CtPacket& p, int64_t now, bool commit, uint8_t* state);
-  void insert(std::unique_ptr<Conn> c);
+  void insert(Conn* c);
   // The one removal path: hooks, table, lists, counters.
   void clean(Conn* c, DeleteReason reason);
-  void eraseKey(const ConnKey& key, const Conn* c);
   uint32_t secondsFor(uint16_t zone, Timeout t) const;
 
   static constexpr uint32_t kExpLists = 100;  // OVS's N_EXP_LISTS.
@@ -223,9 +247,17 @@ class Conntrack {
   OffloadHooks* hooks_ = nullptr;
   Ipf ipf_;
   // Both keys of every connection -> the connection.
-  std::unordered_multimap<ConnKey, Conn*, ConnKeyHash, ConnKeyEq> table_;
-  // Owners of the connections, spread over the sweep lists.
-  std::vector<std::list<std::unique_ptr<Conn>>> exp_lists_;
+  ConnTable table_;
+  // The sweep lists (their sentinels); every connection is on one, appended round robin.
+  std::vector<ExpLink> exp_lists_;
+  // Connection storage: chunks of connections, freed ones on a free list (linked through
+  // exp.next; poisoned under AddressSanitizer while free).
+  static constexpr size_t kConnChunk = 4096;
+  std::vector<std::unique_ptr<Conn[]>> chunks_;
+  size_t chunk_used_ = kConnChunk;  // connections handed out from the last chunk.
+  Conn* free_ = nullptr;
+  Conn* allocConn();
+  void freeConn(Conn* c);
   uint32_t next_list_ = 0;             // list for the next connection (round robin).
   uint32_t next_sweep_ = 0;            // list the next sweep starts with.
   int64_t next_sweep_ms_ = INT64_MIN;  // when maybeSweep() runs next (first call: arm only).

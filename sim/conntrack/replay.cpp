@@ -238,6 +238,9 @@ Result<ReplaySummary> Replayer::run(const std::string& path, const PacketFn& on_
 
 void Replayer::begin() {
   sum_ = ReplaySummary();
+  outcome_counts_.fill(0);
+  state_counts_.fill(0);
+  invalid_counts_.fill(0);
   cur_ns_ = 0;
   have_frozen_ = false;
   frozen_now_ = frozen_ns_ = now_ = 0;
@@ -274,7 +277,7 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
     zone = options_.zone_map.zoneOf(pi.vlan_count > 0, pi.vlan_count > 0 ? pi.vlan_ids[0] : 0);
   }
   ++sum.packets;
-  ++sum.by_outcome[std::string(outcomeName(pi.outcome))];
+  ++outcome_counts_[size_t(pi.outcome)];
   {
     TimelineBucket& b = bucketAt(rec.ts_ns);
     ++b.packets;
@@ -295,8 +298,8 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   PacketMeta meta;
   meta.packet = rec.index;
   Verdict v = engine_.execute(rec.linktype, rec.data, rec.caplen, now, zone, options_.commit, meta);
-  ++sum.by_ct_state[formatCtState(v.state)];
-  if (v.state & kCsInvalid) ++sum.invalid_by_reason[invalidReasonName(v.invalid)];
+  ++state_counts_[v.state];
+  if (v.state & kCsInvalid) ++invalid_counts_[size_t(v.invalid)];
   if (v.created && v.conn != nullptr && !options_.fast_paths.empty()) {
     first_packet_ns_[v.conn->key()] = rec.ts_ns;
   }
@@ -307,6 +310,19 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
 
 ReplaySummary Replayer::finish(const TraceEnd& end) {
   ReplaySummary& sum = sum_;
+  for (size_t i = 0; i < outcome_counts_.size(); ++i) {
+    if (outcome_counts_[i] != 0) {
+      sum.by_outcome[std::string(outcomeName(Outcome(i)))] += outcome_counts_[i];
+    }
+  }
+  for (size_t i = 0; i < state_counts_.size(); ++i) {
+    if (state_counts_[i] != 0) sum.by_ct_state[formatCtState(uint8_t(i))] += state_counts_[i];
+  }
+  for (size_t i = 0; i < invalid_counts_.size(); ++i) {
+    if (invalid_counts_[i] != 0) {
+      sum.invalid_by_reason[invalidReasonName(InvalidReason(i))] += invalid_counts_[i];
+    }
+  }
   sum.trace_error = end.error;
   sum.trace_error_record = end.at_record;
   sum.trace_error_reason = end.reason;

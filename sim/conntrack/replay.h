@@ -8,6 +8,7 @@
 // processing, then the end of the trace); after the last packet the whole table is flushed
 // through the engine's flush-all path (one conn_del per connection, as OVS's oracle shows).
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -175,7 +176,12 @@ class Replayer {
   int64_t cur_ns_ = 0;  // the current record's capture time (timeline attribution).
   // With fast paths only: first-packet time of each connection created, by forward key.
   std::unordered_map<ConnKey, int64_t, ConnKeyHash, ConnKeyEq> first_packet_ns_;
-  ReplaySummary sum_;         // the replay in progress.
+  ReplaySummary sum_;  // the replay in progress.
+  // Per-packet counters kept as arrays (no string or map work per packet); folded into sum_'s
+  // maps by finish().
+  std::array<uint64_t, kOutcomeCount> outcome_counts_{};
+  std::array<uint64_t, 256> state_counts_{};  // by ct_state bits.
+  std::array<uint64_t, kInvalidReasonCount> invalid_counts_{};
   bool have_frozen_ = false;  // the frozen clock has been set from the first record.
   int64_t frozen_now_ = 0;    // frozen clock, ms.
   int64_t frozen_ns_ = 0;     // frozen clock, ns (fast paths).
