@@ -40,6 +40,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -59,6 +61,7 @@
 #include "reports/sha256.h"
 #include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
+#include "sim/conntrack/sharded.h"
 
 namespace ctsim::cli {
 namespace {
@@ -90,6 +93,7 @@ struct ReplayArgs {
   double stats_s = 0;             // --stats SECONDS (0: off).
   bool quiet = false;             // -q: no progress output.
   uint64_t repeat = 1;            // --repeat N.
+  uint32_t threads = 1;           // --threads N: sharded replay.
   std::vector<std::string> argv;  // the full command line.
 };
 
@@ -195,6 +199,7 @@ nlohmann::json optionsJson(const ReplayArgs& a) {
           {"loops", a.loops},
           {"concat", a.concat},
           {"repeat", a.repeat},
+          {"threads", a.threads},
           {"input", a.input},
           {"tcp_seq_check", !a.no_seq_check}};
 }
@@ -205,9 +210,136 @@ struct Setup {
   double speed = 0;           // pacing multiplier (0: top speed).
 };
 
+// The replay's registry: its providers registered in the order given.
+Result<std::unique_ptr<Registry>> makeRegistry(const ReplayArgs& a, Profile profile) {
+  auto registry = std::make_unique<Registry>(profile);
+  registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
+  size_t next_provider = 0, next_lib = 0;
+  for (bool lib : a.order) {
+    Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
+                    : addBuiltinProvider(*registry, a.providers[next_provider++]);
+    if (!st.ok()) return st;
+  }
+  return registry;
+}
+
+using HookErrors = std::map<std::string, std::map<std::string, uint64_t>>;
+
+// Counts a failed conn_add or conn_update into op -> errno name -> count.
+void countHookError(HookErrors& errors, const ct::HookEvent& e) {
+  if (e.result != 0 && (e.op == ct::HookOp::kConnAdd || e.op == ct::HookOp::kConnUpdate)) {
+    ++errors[ct::hookOpName(e.op)][reports::errnoName(e.result)];
+  }
+}
+
+// Reads every record of the inputs (paced; until the end or a stop signal) into `fn`, then
+// records how many came from each file. Returns how the stream ended.
+Result<TraceEnd> readRecords(const ReplayArgs& a, const Setup& setup,
+                             std::vector<uint64_t>& per_file,
+                             const std::function<void(const TraceRecord&, uint64_t n)>& fn) {
+  TraceSource::Options so;
+  so.paths = a.files;
+  so.concat = a.concat;
+  so.loops = a.loops;
+  auto source = TraceSource::open(so);
+  if (!source.ok()) return source.status();
+  TraceSource& src = *source.value();
+  Pacer pacer(setup.speed, a.pps);
+  TraceRecord rec;
+  uint64_t n = 0;
+  while (g_stop == 0 && src.next(rec)) {
+    if (pacer.paced()) pacer.waitFor(n, rec.ts_ns);
+    fn(rec, ++n);
+  }
+  per_file = src.recordsPerFile();
+  return src.end();
+}
+
+// `--threads N` (N > 1): the replay sharded by flow over N engines (sim/conntrack/sharded.h).
+Result<reports::RunData> runSharded(const ReplayArgs& a, const Setup& setup, bool emit,
+                                    Progress& progress, std::vector<uint64_t>& per_file) {
+  if (a.input == "dpdk") return Status(EINVAL, "--threads: not with --input dpdk");
+  if (emit && (a.emit == "events" || a.emit == "hooks")) {
+    return Status(EINVAL, "--threads: --emit events|hooks need one thread (calls interleave)");
+  }
+  std::vector<ct::ReplayOptions> shards(a.threads, setup.options);
+  std::unique_ptr<Registry> registry;
+  std::vector<std::unique_ptr<ct::RegistryHooks>> hooks;
+  std::vector<HookErrors> errors(a.threads);
+  if (a.offload) {
+    auto made = makeRegistry(a, setup.profile);
+    if (!made.ok()) return made.status();
+    registry = std::move(made).value();
+    for (Provider* p : registry->providerObjects()) {
+      if (fastPathOf(*p) != nullptr) {
+        return Status(EINVAL, std::string("--threads: provider ") + p->name() +
+                                  " has a fast path; sharded replay supports providers without "
+                                  "one (use --threads 1)");
+      }
+    }
+    for (uint32_t i = 0; i < a.threads; ++i) {
+      hooks.push_back(std::make_unique<ct::RegistryHooks>(*registry));
+      HookErrors* mine = &errors[i];
+      hooks[i]->setListener([mine](const ct::HookEvent& e) { countHookError(*mine, e); }, false);
+      shards[i].engine = ct::hookProfileConfig(setup.profile, shards[i].engine);
+      shards[i].hooks = hooks[i].get();
+    }
+  }
+  // --emit ct-state: each shard keeps (record, state); written in record order at the end.
+  bool emit_ct_state = emit && a.emit == "ct-state";
+  std::vector<std::vector<std::pair<uint64_t, uint8_t>>> states(a.threads);
+  ct::ShardedReplayer replayer(std::move(shards));
+  auto wall0 = std::chrono::steady_clock::now();
+  ct::ShardedReplayer::PacketFn on_packet;
+  if (emit_ct_state) {
+    on_packet = [&states](uint32_t shard, const TraceRecord& rec, const ct::Verdict& v) {
+      states[shard].emplace_back(rec.index, v.state);
+    };
+  }
+  replayer.begin(on_packet);
+  uint64_t packets = 0;
+  auto end = readRecords(a, setup, per_file, [&](const TraceRecord& rec, uint64_t n) {
+    replayer.process(rec);
+    packets = n;
+    progress.tick(n, replayer.connsCreated(), 0);
+  });
+  if (!end.ok()) return end.status();
+  reports::RunData run;
+  run.summary = replayer.finish(end.value());
+  progress.done(packets, run.summary.engine.conns_created, 0);
+  if (emit_ct_state) {
+    std::vector<std::pair<uint64_t, uint8_t>> all;
+    for (auto& s : states) all.insert(all.end(), s.begin(), s.end());
+    std::sort(all.begin(), all.end());
+    for (const auto& [index, state] : all) {
+      writeOut(std::to_string(index) + ": " + ct::formatCtState(state) + "\n");
+    }
+  }
+  run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (g_stop != 0) {
+    run.complete = false;
+    run.interrupted_by = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
+  }
+  if (registry) {
+    hooks[0]->shutdown();  // switch shutdown: provider flush(), once.
+    reports::OffloadRun off;
+    off.profile = setup.profile;
+    for (size_t i = 0; i < hooks.size(); ++i) {
+      ct::addHookCounts(off.counts, hooks[i]->counts());
+      for (const auto& [op, by_errno] : errors[i]) {
+        for (const auto& [name, count] : by_errno) off.errors[op][name] += count;
+      }
+    }
+    off.providers = registry->providers();
+    run.offload = std::move(off);
+  }
+  return run;
+}
+
 // One replay of every input. `emit`: this run writes the --emit stream.
 Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool emit,
                                  Progress& progress, std::vector<uint64_t>& per_file) {
+  if (a.threads > 1) return runSharded(a, setup, emit, progress, per_file);
   ct::ReplayOptions opt = setup.options;
   // Offload: the registry, its providers in the order given, the hooks.
   std::unique_ptr<Registry> registry;
@@ -215,22 +347,15 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
   ct::HooksOracleWriter hooks_writer;
   bool emit_events = emit && a.emit == "events", emit_hooks = emit && a.emit == "hooks";
   reports::RunData run;
-  std::map<std::string, std::map<std::string, uint64_t>> errors;
+  HookErrors errors;
   if (a.offload || a.emit == "events" || a.emit == "hooks") {
-    registry = std::make_unique<Registry>(setup.profile);
-    registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
-    size_t next_provider = 0, next_lib = 0;
-    for (bool lib : a.order) {
-      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
-                      : addBuiltinProvider(*registry, a.providers[next_provider++]);
-      if (!st.ok()) return st;
-    }
+    auto made = makeRegistry(a, setup.profile);
+    if (!made.ok()) return made.status();
+    registry = std::move(made).value();
     hooks = std::make_unique<ct::RegistryHooks>(*registry);
     hooks->setListener(
         [&](const ct::HookEvent& e) {
-          if (e.result != 0 && (e.op == ct::HookOp::kConnAdd || e.op == ct::HookOp::kConnUpdate)) {
-            ++errors[ct::hookOpName(e.op)][reports::errnoName(e.result)];
-          }
+          countHookError(errors, e);
           if (emit_events) writeOut(ct::formatHookEvent(e));
           if (emit_hooks) hooks_writer.onEvent(e);
         },
@@ -289,26 +414,16 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     return Status(EINVAL, "--input dpdk: this ctsim was built without DPDK");
 #endif
   } else {
-    TraceSource::Options so;
-    so.paths = a.files;
-    so.concat = a.concat;
-    so.loops = a.loops;
-    auto source = TraceSource::open(so);
-    if (!source.ok()) return source.status();
-    TraceSource& src = *source.value();
-    Pacer pacer(setup.speed, a.pps);
     replayer.begin();
-    TraceRecord rec;
-    uint64_t n = 0;
-    while (g_stop == 0 && src.next(rec)) {
-      if (pacer.paced()) pacer.waitFor(n, rec.ts_ns);
+    uint64_t packets = 0;
+    auto end = readRecords(a, setup, per_file, [&](const TraceRecord& rec, uint64_t n) {
       replayer.process(rec, on_packet);
-      ++n;
+      packets = n;
       progress.tick(n, replayer.engine().stats().conns_created, offloaded);
-    }
-    summary = replayer.finish(src.end());
-    per_file = src.recordsPerFile();
-    progress.done(n, summary.engine.conns_created, offloaded);
+    });
+    if (!end.ok()) return end.status();
+    summary = replayer.finish(end.value());
+    progress.done(packets, summary.engine.conns_created, offloaded);
   }
   run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (g_stop != 0) {
@@ -546,6 +661,10 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"file", "dpdk"}));
   cmd->add_option("--eal-args", args->eal_args,
                   "DPDK EAL arguments (default: --no-huge --no-pci --no-shconf -m 512 ...)");
+  cmd->add_option("--threads", args->threads,
+                  "shard the replay by flow over N engines, one thread each (same final table "
+                  "and counters as one thread; providers without a fast path)")
+      ->check(CLI::Range(1u, 64u));
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
   cmd->callback([args, cmd, profile, provider, lib, files, script, &exit_code]() {

@@ -1,14 +1,7 @@
 # `ctsim replay --input dpdk` (frames through DPDK's net_pcap driver) gives the same per-packet
 # ct_state as reading the file with libpcap, and the dpdk provider's fast path runs on it.
 # Run by ctest with -DCTSIM=... -DTRACE=...
-function(run out_var)
-  execute_process(COMMAND ${CTSIM} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "ctsim ${ARGN}: exit ${rc}\n${err}")
-  endif()
-  set(${out_var} "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_test_run.cmake)
 
 run(file_states replay ${TRACE} --emit ct-state --clock frozen --no-summary)
 run(dpdk_states replay ${TRACE} --input dpdk --emit ct-state --clock frozen --no-summary)

@@ -73,9 +73,13 @@ json summaryJson(const ct::ReplaySummary& s) {
   j["connections"] = s.conns;
   j["connections_expired_at_end"] = s.conns_expired_at_end;
   j["connections_flushed_at_end"] = s.flushed_at_end;
-  j["engine"] = {{"created", s.engine.conns_created},   {"removed", s.engine.conns_removed},
-                 {"limit_drops", s.engine.limit_drops}, {"tcp_port_reuse", s.engine.port_reuse},
-                 {"sweeps", s.engine.sweeps},           {"swept", s.engine.swept}};
+  j["engine"] = {{"created", s.engine.conns_created},
+                 {"removed", s.engine.conns_removed},
+                 {"limit_drops", s.engine.limit_drops},
+                 {"tcp_port_reuse", s.engine.port_reuse},
+                 {"sweeps", s.engine.sweeps},
+                 {"swept", s.engine.swept},
+                 {"sweep_bound_hits", s.engine.sweep_bound_hits}};
   if (s.trace_error) {
     j["trace_error"] = {{"record", s.trace_error_record}, {"reason", s.trace_error_reason}};
   }

@@ -389,7 +389,10 @@ size_t Conntrack::sweep(int64_t now) {
   std::vector<Conn*> expired;
   uint32_t i = next_sweep_;
   for (uint32_t n = 0; n < kExpLists; ++n, i = (i + 1) % kExpLists) {
-    if (visited > bound) break;
+    if (visited > bound) {
+      ++stats_.sweep_bound_hits;
+      break;
+    }
     const ExpLink& head = exp_lists_[i];
     for (ExpLink* l = head.next; l != &head; l = l->next) {
       ++visited;

@@ -135,14 +135,15 @@ struct ConntrackConfig {
 
 // Counters kept by the engine.
 struct ConntrackStats {
-  uint64_t packets = 0;        // execute() calls.
-  uint64_t conns_created = 0;  // connections created.
-  uint64_t conns_removed = 0;  // connections removed (any reason).
-  uint64_t limit_drops = 0;    // `new` packets that could not create a connection (limits).
-  uint64_t port_reuse = 0;     // TCP connections recreated by a SYN after both closed.
-  uint64_t sweeps = 0;         // sweep passes.
-  uint64_t swept = 0;          // connections visited by sweeps.
-  uint64_t updates = 0;        // connections passed to onUpdateBatch.
+  uint64_t packets = 0;           // execute() calls.
+  uint64_t conns_created = 0;     // connections created.
+  uint64_t conns_removed = 0;     // connections removed (any reason).
+  uint64_t limit_drops = 0;       // `new` packets that could not create a connection (limits).
+  uint64_t port_reuse = 0;        // TCP connections recreated by a SYN after both closed.
+  uint64_t sweeps = 0;            // sweep passes.
+  uint64_t swept = 0;             // connections visited by sweeps.
+  uint64_t updates = 0;           // connections passed to onUpdateBatch.
+  uint64_t sweep_bound_hits = 0;  // sweep passes that stopped at their visit bound.
 };
 
 // The result of one execute().

@@ -31,6 +31,25 @@ const char* hookOpName(HookOp op) {
   return "?";
 }
 
+namespace {
+// The hooks whose replay runs on this thread (sharded replay: one per shard, sharing one
+// registry and so one registry clock): providers called from a shard see that shard's time.
+thread_local const RegistryHooks* t_active_hooks = nullptr;
+}  // namespace
+
+void addHookCounts(HookCounts& into, const HookCounts& from) {
+  into.add += from.add;
+  into.add_failed += from.add_failed;
+  into.est += from.est;
+  into.del_requested += from.del_requested;
+  into.del += from.del;
+  into.del_at_end += from.del_at_end;
+  into.upd += from.upd;
+  into.upd_kept += from.upd_kept;
+  into.upd_batches += from.upd_batches;
+  into.shutdown_flushes += from.shutdown_flushes;
+}
+
 RegistryHooks::RegistryHooks(Registry& registry, std::string netdev_name, odp_port_t port)
     : registry_(registry) {
   netdev_.name = std::move(netdev_name);
@@ -38,10 +57,15 @@ RegistryHooks::RegistryHooks(Registry& registry, std::string netdev_name, odp_po
   registry_.setClock(&RegistryHooks::clockThunk, this);
 }
 
-RegistryHooks::~RegistryHooks() { registry_.setClock(nullptr, nullptr); }
+RegistryHooks::~RegistryHooks() {
+  if (t_active_hooks == this) t_active_hooks = nullptr;
+  registry_.setClock(nullptr, nullptr);
+}
 
 long long RegistryHooks::clockThunk(void* self) {
-  return static_cast<RegistryHooks*>(self)->now_ms_;
+  const RegistryHooks* h =
+      t_active_hooks != nullptr ? t_active_hooks : static_cast<RegistryHooks*>(self);
+  return h->now_ms_;
 }
 
 void RegistryHooks::setListener(Listener listener, bool trace_providers) {
@@ -98,6 +122,7 @@ bool RegistryHooks::delGatePasses(const Conn& conn) const {
 }
 
 void RegistryHooks::onPacketStart(uint64_t packet, int64_t now) {
+  t_active_hooks = this;
   now_ms_ = now;
   packet_ = packet;
   phase_ = HookPhase::kPacket;

@@ -80,6 +80,9 @@ struct HookCounts {
   uint64_t shutdown_flushes = 0;  // Registry::flush calls at shutdown.
 };
 
+// Adds every counter of `from` into `into` (sharded replay: one RegistryHooks per shard).
+void addHookCounts(HookCounts& into, const HookCounts& from);
+
 class RegistryHooks final : public ReplayHooks {
  public:
   // Hooks dispatching to `registry` (not owned; must outlive this), whose profile selects the

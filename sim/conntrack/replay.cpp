@@ -248,19 +248,7 @@ void Replayer::begin() {
 
 void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   ReplaySummary& sum = sum_;
-  int64_t now_ns;
-  if (options_.clock == ClockMode::kFrozen) {
-    if (!have_frozen_) {
-      frozen_now_ = traceTimeMs(rec.ts_ns);
-      frozen_ns_ = rec.ts_ns;
-      have_frozen_ = true;
-    }
-    now_ = frozen_now_;
-    now_ns = frozen_ns_;
-  } else {
-    now_ = traceTimeMs(rec.ts_ns);
-    now_ns = rec.ts_ns;
-  }
+  int64_t now_ns = observeTime(rec.ts_ns);
   int64_t now = now_;
   cur_ns_ = rec.ts_ns;
   if (sum_.packets == 0) sum_.first_ns = rec.ts_ns;
@@ -269,7 +257,7 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   // conn_update sees the hardware as it is at `now`.
   for (FastPath* fp : options_.fast_paths) fp->setNow(now_ns);
   if (options_.hooks != nullptr) options_.hooks->onPacketStart(rec.index, now);
-  if (options_.clock == ClockMode::kTrace) engine_.maybeSweep(now);
+  if (options_.clock == ClockMode::kTrace && !options_.external_sweeps) engine_.maybeSweep(now);
   PacketInfo pi = parsePacket(rec.linktype, rec.data, rec.caplen, rec.wirelen);
   uint16_t zone = 0;
   if (options_.zone == ZoneMode::kVlan && pi.vlan_count > 0) zone = pi.vlan_ids[0];
@@ -306,6 +294,28 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   if (v.held) ++sum.held_fragments;
   if (v.reassembled) ++sum.reassembled;
   if (on_packet) on_packet(rec, v);
+}
+
+int64_t Replayer::observeTime(int64_t ts_ns) {
+  cur_ns_ = ts_ns;
+  if (options_.clock == ClockMode::kFrozen) {
+    if (!have_frozen_) {
+      frozen_now_ = traceTimeMs(ts_ns);
+      frozen_ns_ = ts_ns;
+      have_frozen_ = true;
+    }
+    now_ = frozen_now_;
+    return frozen_ns_;
+  }
+  now_ = traceTimeMs(ts_ns);
+  return ts_ns;
+}
+
+void Replayer::sweepAt(uint64_t packet, int64_t ts_ns) {
+  observeTime(ts_ns);
+  cur_ns_ = ts_ns;
+  if (options_.hooks != nullptr) options_.hooks->onPacketStart(packet, now_);
+  engine_.sweep(now_);
 }
 
 ReplaySummary Replayer::finish(const TraceEnd& end) {

@@ -78,6 +78,9 @@ struct ReplayOptions {
   // holds it at the first packet's time).
   std::vector<FastPath*> fast_paths;
   ZoneMap zone_map;  // for ZoneMode::kMap.
+  // Sweeps are driven from outside through Replayer::sweepAt() (sharded replay: one schedule for
+  // every shard) instead of by this replay's own packets.
+  bool external_sweeps = false;
   // Timeline: counters per bucket of trace time (see ReplaySummary::timeline). The bucket width
   // starts here and doubles (merging pairs) whenever more than timeline_max_buckets are needed.
   int64_t timeline_initial_ns = 1000000;  // 1 ms.
@@ -161,6 +164,13 @@ class Replayer {
   void begin();
   void process(const TraceRecord& rec, const PacketFn& on_packet = {});
   ReplaySummary finish(const TraceEnd& end);
+
+  // The clock as a record of capture time `ts_ns` would set it, without a packet (sharded
+  // replay: every shard's clock follows the whole stream). Returns the fast paths' ns time.
+  int64_t observeTime(int64_t ts_ns);
+  // A sweep pass for ReplayOptions::external_sweeps at the clock of a record of capture time
+  // `ts_ns`, attributed to record `packet` (as the sweep a replay runs before that record).
+  void sweepAt(uint64_t packet, int64_t ts_ns);
 
   // With fast paths: the capture time (ns) of the packet that created the connection whose
   // forward key is `key`, for offload latency (first packet -> entry active).
