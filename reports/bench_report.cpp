@@ -563,7 +563,9 @@ std::vector<std::pair<std::string, std::string>> machine(const json& doc) {
 }
 
 std::string figureText(const TargetResult& r) {
-  return r.value ? num(*r.value) + " " + r.unit : std::string("-");
+  if (!r.value) return "-";
+  // Ratios with two decimals (1.04 x, not 1 x).
+  return (r.unit == "x" ? fmt("%.2f", *r.value) : num(*r.value)) + " " + r.unit;
 }
 
 std::string targetText(const TargetResult& r) {
@@ -607,8 +609,16 @@ std::vector<Row> rows(const json& doc) {
     if (reps > 1) row.iterations += fmt(" (median of %zu)", reps);
     for (auto it = src.begin(); it != src.end(); ++it) {
       if (isStandardField(it.key()) || !it.value().is_number()) continue;
-      row.figures +=
-          (row.figures.empty() ? "" : ", ") + it.key() + " " + num(it.value().get<double>());
+      // The median aggregate's value, else the median over the repetitions.
+      double v = it.value().get<double>();
+      if (e == nullptr && r.iterations.size() > 1) {
+        std::vector<double> vs;
+        for (const json* x : r.iterations) {
+          if (auto f = field(*x, it.key())) vs.push_back(*f);
+        }
+        v = median(vs);
+      }
+      row.figures += (row.figures.empty() ? "" : ", ") + it.key() + " " + num(v);
     }
     if (!r.iterations.empty()) row.label = str(*r.iterations.front(), "label");
     out.push_back(row);

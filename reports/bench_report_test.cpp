@@ -153,10 +153,17 @@ TEST(BenchReport, FigureUsesMedianAggregateAndConvertsUnits) {
 
 TEST(BenchReport, MedianOfRepetitionsWithoutAggregates) {
   json doc = {{"context", json::object()}, {"benchmarks", json::array()}};
-  for (double t : {10.0, 50.0, 20.0}) doc["benchmarks"].push_back(iteration("BM_X", t, t));
+  for (double t : {10.0, 50.0, 20.0}) {
+    doc["benchmarks"].push_back(iteration("BM_X", t, t, "ns", {{"seconds", t / 10}}));
+  }
   BenchFigure f = findFigure(doc, "BM_X", "real_time");
   EXPECT_DOUBLE_EQ(f.value, 20);
   EXPECT_EQ(f.statistic, "median of 3");
+  EXPECT_DOUBLE_EQ(findFigure(doc, "BM_X", "seconds").value, 2);
+  // The table shows medians too, not the first repetition's values.
+  std::string md = renderBenchMarkdown(doc, json::object());
+  EXPECT_NE(md.find("| BM_X | 20 ns | 20 ns | 1000 (median of 3) | seconds 2 |"), std::string::npos)
+      << md;
 }
 
 TEST(BenchReport, TargetsPassFailAndNotMeasured) {
