@@ -373,7 +373,7 @@ namespace {
 // One side of a compared run: medians and the repetitions' real times, in the file's unit.
 struct Side {
   double time = 0, cpu = 0;
-  std::vector<double> times;
+  std::vector<double> times, cpus;  // per repetition.
   size_t reps = 0;
 };
 
@@ -381,22 +381,28 @@ std::optional<Side> sideOf(const Run& r) {
   Side s;
   for (const json* it : r.iterations) {
     if (isNumber(*it, "real_time")) s.times.push_back((*it)["real_time"].get<double>());
-  }
-  std::vector<double> cpus;
-  for (const json* it : r.iterations) {
-    if (isNumber(*it, "cpu_time")) cpus.push_back((*it)["cpu_time"].get<double>());
+    if (isNumber(*it, "cpu_time")) s.cpus.push_back((*it)["cpu_time"].get<double>());
   }
   if (r.median != nullptr && isNumber(*r.median, "real_time") && isNumber(*r.median, "cpu_time")) {
     s.time = (*r.median)["real_time"].get<double>();
     s.cpu = (*r.median)["cpu_time"].get<double>();
-  } else if (!s.times.empty() && !cpus.empty()) {
+  } else if (!s.times.empty() && !s.cpus.empty()) {
     s.time = median(s.times);
-    s.cpu = median(cpus);
+    s.cpu = median(s.cpus);
   } else {
     return std::nullopt;
   }
   s.reps = std::max<size_t>(s.times.size(), 1);
   return s;
+}
+
+// Whether every new sample is above (`slower`) or below every old one; true when either side
+// has fewer than two samples (no range to compare).
+bool apart(const std::vector<double>& old_v, const std::vector<double>& new_v, bool slower) {
+  if (old_v.size() < 2 || new_v.size() < 2) return true;
+  auto [omin, omax] = std::minmax_element(old_v.begin(), old_v.end());
+  auto [nmin, nmax] = std::minmax_element(new_v.begin(), new_v.end());
+  return slower ? *nmin > *omax : *nmax < *omin;
 }
 
 std::string contextLine(const json& doc) {
@@ -443,15 +449,11 @@ BenchCompareResult compareBenchmarkJson(const json& base, const json& next,
     d.cpu_change = benchChange(d.cpu_old, d.cpu_new);
     d.reps_old = sb->reps;
     d.reps_new = sn->reps;
-    bool repeated = sb->times.size() >= 2 && sn->times.size() >= 2;
-    auto [bmin, bmax] = repeated ? std::minmax_element(sb->times.begin(), sb->times.end())
-                                 : std::make_pair(sb->times.end(), sb->times.end());
-    auto [nmin, nmax] = repeated ? std::minmax_element(sn->times.begin(), sn->times.end())
-                                 : std::make_pair(sn->times.end(), sn->times.end());
-    bool slower_apart = !repeated || *nmin > *bmax;
-    bool faster_apart = !repeated || *nmax < *bmin;
-    d.regression = d.time_change > opt.threshold && slower_apart;
-    d.improvement = d.time_change < -opt.threshold && faster_apart;
+    // Both clocks must agree: other load on the machine stretches the real time alone.
+    d.regression = d.time_change > opt.threshold && d.cpu_change > opt.threshold &&
+                   apart(sb->times, sn->times, true) && apart(sb->cpus, sn->cpus, true);
+    d.improvement = d.time_change < -opt.threshold && d.cpu_change < -opt.threshold &&
+                    apart(sb->times, sn->times, false) && apart(sb->cpus, sn->cpus, false);
     if (d.regression) out.regressions.push_back(d.name);
     out.rows.push_back(d);
   }
@@ -466,7 +468,8 @@ BenchCompareResult compareBenchmarkJson(const json& base, const json& next,
   }
   o += "Time and CPU: relative change of the real and CPU time per iteration, (new - old) / "
        "old, as Google Benchmark's compare.py (+ is slower). Medians of the repetitions; a "
-       "regression is slower beyond the threshold with the repetitions' ranges apart.\n\n";
+       "regression is slower beyond the threshold in both real and CPU time, with the "
+       "repetitions' ranges apart (a busy machine stretches the real time alone).\n\n";
   if (out.rows.empty()) {
     o += "No benchmark in common.\n\n";
   } else {

@@ -29,9 +29,11 @@
 // both carry results in the same time unit; for each pair the relative change of real time
 // ("time") and of CPU time ("cpu") is (new - old) / |old| (0 when both are 0, and
 // (new - old) / mean when old is 0). One row per run name: the medians (median aggregate, or
-// the median of repetitions, or the single run). A row regresses when its time change exceeds
-// the threshold and, when both sides carry two or more repetitions, every new repetition is
-// slower than every old one (the ranges do not overlap), so that noise alone does not flag.
+// the median of repetitions, or the single run). A row regresses when both its time and its
+// CPU change exceed the threshold (other load on the machine stretches the real time alone)
+// and, when both sides carry two or more repetitions, every new repetition is slower than every
+// old one on both clocks (the ranges do not overlap), so that noise alone does not flag.
+// Improvements likewise, faster on both.
 
 #include <optional>
 #include <string>

@@ -280,10 +280,16 @@ TEST(BenchReport, CompareToleratesOverlappingRepetitions) {
   EXPECT_GT(c.rows[0].time_change, 0.05);
   EXPECT_FALSE(c.rows[0].regression);
   EXPECT_TRUE(c.regressions.empty());
-  // A single run on each side has no range: the threshold alone decides.
+  // A single run on each side has no range: the threshold alone decides, on both clocks.
   json b1 = {{"context", json::object()}, {"benchmarks", {iteration("BM_Y", 100, 100)}}};
-  json n1 = {{"context", json::object()}, {"benchmarks", {iteration("BM_Y", 107, 100)}}};
+  json n1 = {{"context", json::object()}, {"benchmarks", {iteration("BM_Y", 107, 106)}}};
   EXPECT_EQ(compareBenchmarkJson(b1, n1, BenchCompareOptions{0.05}).regressions.size(), 1u);
+  // Real time alone stretched (a busy machine), CPU time unchanged: no regression.
+  json busy = {{"context", json::object()}, {"benchmarks", {iteration("BM_Y", 200, 101)}}};
+  BenchCompareResult b = compareBenchmarkJson(b1, busy, BenchCompareOptions{0.05});
+  ASSERT_EQ(b.rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(b.rows[0].time_change, 1.0);
+  EXPECT_FALSE(b.rows[0].regression);
   json f1 = {{"context", json::object()}, {"benchmarks", {iteration("BM_Y", 80, 80)}}};
   BenchCompareResult faster = compareBenchmarkJson(b1, f1, BenchCompareOptions{0.05});
   EXPECT_TRUE(faster.rows[0].improvement);
