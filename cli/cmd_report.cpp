@@ -4,14 +4,19 @@
 //                                           Markdown table of what moved; exit 1 on a regression;
 //   merge A.json B.json... -o OUT.json      one report with every run's metric values;
 //   validate FILE.json...                   check against the schema (exit 1 when invalid).
+// render, compare and merge also take Google Benchmark JSON (bench/README.md): render with
+// --targets bench/targets.json [--baseline BASE.json] writes the benchmark report, compare
+// compares two benchmark runs (compare.py semantics), merge concatenates their benchmarks.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "reports/bench_report.h"
 #include "reports/report.h"
 
 namespace ctsim::cli {
@@ -38,6 +43,15 @@ bool load(const std::string& path, nlohmann::json* out) {
   return true;
 }
 
+// Reads `path` when it is Google Benchmark JSON output: true and `out` set; false otherwise
+// (then the caller reads it as a replay report, which reports any problem).
+bool loadBenchmarkJson(const std::string& path, nlohmann::json* out) {
+  auto text = reports::readFile(path);
+  if (!text.ok()) return false;
+  *out = reports::parseBenchmarkText(text.value());
+  return !out->is_discarded() && reports::isBenchmarkJson(*out);
+}
+
 bool write(const std::string& path, const std::string& text) {
   if (path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -62,6 +76,46 @@ double parseThreshold(const std::string& t) {
   return *end == '\0' && v >= 0 ? v : -1;
 }
 
+// `report render` of Google Benchmark JSON: the benchmark report (Markdown on stdout when
+// neither --md nor --html is given), with targets and the comparison with a baseline. Exit 1
+// when the baseline comparison finds a regression.
+int renderBenchmarks(const nlohmann::json& bench, const std::string& md, const std::string& html,
+                     const std::string& targets_path, const std::string& baseline_path,
+                     const std::string& threshold) {
+  nlohmann::json targets = nlohmann::json::object();
+  if (!targets_path.empty()) {
+    auto text = reports::readFile(targets_path);
+    if (text.ok()) targets = nlohmann::json::parse(text.value(), nullptr, false);
+    if (!text.ok() || targets.is_discarded() || !targets.is_object() ||
+        targets.value("schema", "") != std::string(reports::kBenchTargetsSchema)) {
+      std::fprintf(stderr, "ctsim report: %s: not a %s file\n", targets_path.c_str(),
+                   reports::kBenchTargetsSchema);
+      return kExitBadInput;
+    }
+  }
+  std::optional<reports::BenchCompareResult> compare;
+  if (!baseline_path.empty()) {
+    nlohmann::json base;
+    double t = parseThreshold(threshold);
+    if (t < 0) {
+      std::fprintf(stderr, "ctsim report render: bad --threshold '%s'\n", threshold.c_str());
+      return kExitBadInput;
+    }
+    if (!loadBenchmarkJson(baseline_path, &base)) {
+      std::fprintf(stderr, "ctsim report: %s: not Google Benchmark JSON\n", baseline_path.c_str());
+      return kExitBadInput;
+    }
+    compare = reports::compareBenchmarkJson(base, bench, reports::BenchCompareOptions{t});
+  }
+  const reports::BenchCompareResult* c = compare ? &*compare : nullptr;
+  bool ok = true;
+  if (!md.empty()) ok &= write(md, reports::renderBenchMarkdown(bench, targets, c));
+  if (!html.empty()) ok &= write(html, reports::renderBenchHtml(bench, targets, c));
+  if (md.empty() && html.empty()) ok &= write("-", reports::renderBenchMarkdown(bench, targets, c));
+  if (!ok) return kExitFailure;
+  return compare && !compare->regressions.empty() ? kExitFailure : kExitOk;
+}
+
 }  // namespace
 
 void addReportCommand(CLI::App& app, int& exit_code) {
@@ -69,14 +123,27 @@ void addReportCommand(CLI::App& app, int& exit_code) {
   report->require_subcommand(1);
 
   struct RenderArgs {
-    std::string file, md, html;
+    std::string file, md, html, targets, baseline, threshold = "5%";
   };
   auto ra = std::make_shared<RenderArgs>();
   CLI::App* render = report->add_subcommand("render", "Re-render a saved JSON report");
   render->add_option("FILE", ra->file, "report (JSON)")->required();
   render->add_option("--md", ra->md, "write the Markdown summary to FILE ('-': stdout)");
   render->add_option("--html", ra->html, "write the HTML report to FILE");
+  render->add_option("--targets", ra->targets,
+                     "benchmark JSON: the targets to show each figure against "
+                     "(bench/targets.json)");
+  render->add_option("--baseline", ra->baseline,
+                     "benchmark JSON: also compare with this earlier run (bench/baseline.json)");
+  render->add_option("--threshold", ra->threshold, "with --baseline: as compare's")
+      ->capture_default_str();
   render->callback([ra, &exit_code] {
+    nlohmann::json bench;
+    if (loadBenchmarkJson(ra->file, &bench)) {
+      exit_code =
+          renderBenchmarks(bench, ra->md, ra->html, ra->targets, ra->baseline, ra->threshold);
+      return;
+    }
     nlohmann::json r;
     if (!load(ra->file, &r)) {
       exit_code = kExitBadInput;
@@ -124,6 +191,14 @@ void addReportCommand(CLI::App& app, int& exit_code) {
       exit_code = kExitBadInput;
       return;
     }
+    if (loadBenchmarkJson(ca->base, &base) && loadBenchmarkJson(ca->next, &next)) {
+      reports::BenchCompareResult r =
+          reports::compareBenchmarkJson(base, next, reports::BenchCompareOptions{opt.threshold});
+      exit_code = !write(ca->out, r.markdown) ? kExitBadInput
+                  : r.regressions.empty()     ? kExitOk
+                                              : kExitFailure;
+      return;
+    }
     if (!load(ca->base, &base) || !load(ca->next, &next)) {
       exit_code = kExitBadInput;
       return;
@@ -147,6 +222,21 @@ void addReportCommand(CLI::App& app, int& exit_code) {
   merge->add_option("-o,--output", ma->out, "merged report ('-': stdout)")->required();
   merge->callback([ma, &exit_code] {
     std::vector<nlohmann::json> all;
+    nlohmann::json first;
+    if (loadBenchmarkJson(ma->files.front(), &first)) {
+      for (const std::string& f : ma->files) {
+        nlohmann::json b;
+        if (!loadBenchmarkJson(f, &b)) {
+          std::fprintf(stderr, "ctsim report merge: %s: not Google Benchmark JSON\n", f.c_str());
+          exit_code = kExitBadInput;
+          return;
+        }
+        all.push_back(std::move(b));
+      }
+      exit_code =
+          write(ma->out, reports::mergeBenchmarkJson(all).dump(2) + "\n") ? kExitOk : kExitBadInput;
+      return;
+    }
     for (const std::string& f : ma->files) {
       nlohmann::json r;
       if (!load(f, &r)) {

@@ -3,6 +3,10 @@
 #   cmake/dev.sh demo   install packages, build (release), run the main job on the bundled trace
 #   cmake/dev.sh test   install packages, build with ASan+UBSan, run the whole test suite, then
 #                       a fuzz smoke of each libFuzzer target (CTSIM_FUZZ_SECONDS, default 60)
+#   cmake/dev.sh bench [--compare] [--update-baseline]
+#                       install packages, build (release, the demo's tree), run the benchmark
+#                       suite and write its report with every figure beside its target
+#                       (bench/README.md; --compare: also against bench/baseline.json)
 # A second run reuses the installed packages and the build directories.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,8 +46,14 @@ case "${1:-}" in
       bash cmake/fuzz.sh "${CTSIM_FUZZ_SECONDS:-60}"
     fi
     ;;
+  bench)
+    shift
+    bash cmake/setup.sh
+    configure_and_build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    bash bench/run.sh build/release "$@"
+    ;;
   *)
-    echo "usage: cmake/dev.sh demo|test" >&2
+    echo "usage: cmake/dev.sh demo|test|bench [--compare] [--update-baseline]" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,243 @@
+// End to end: packets per second of a whole replay (ct::Replayer: reader, parser, engine, sweeps
+// on the trace clock, providers' fast paths, the hooks, the end-of-trace flush), from the file
+// and from records held in memory, with the dummy provider or with emu-hw (strict profile, as
+// `ctsim replay --provider X`); and the physical limit: a bare libpcap pcap_next_ex() loop over
+// the same file, and ctsim's TraceReader over it.
+//
+// The trace: `ctsim gen` defaults, 20,000 connections at 20,000/s, seed 1 (about 330 K packets,
+// written once per process to a temporary folder that is removed at exit).
+//
+// Replay threads. Every replay benchmark takes a `replay_threads` argument. ReplayOptions has no
+// `threads` field yet: until it does, only replay_threads:1 is registered and the 2-thread
+// target reads "not measured". When ReplayOptions gains `threads` (an integer: the number of
+// shards), setReplayThreads() starts setting it, replay_threads:2 is registered, and so is
+// BM_Replay_1MFlows (the 1 M-flow trace the --threads target is stated on; it is also
+// registered with CTSIM_BENCH_1M=1).
+// TODO(threads): if the option lands under another name or shape, adapt ReplayHasThreads and
+// setReplayThreads below; nothing else needs to change.
+#include <pcap/pcap.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "providers/builtin.h"
+#include "providers/fast_path.h"
+#include "providers/registry.h"
+#include "sim/conntrack/registry_hooks.h"
+#include "sim/conntrack/replay.h"
+
+namespace ctsim::bench {
+namespace {
+
+template <class O>
+concept ReplayHasThreads = requires(O o) {
+  o.threads = 2;
+};
+
+template <class O>
+void setReplayThreads(O& options, int threads) {
+  if constexpr (ReplayHasThreads<O>) {
+    options.threads = threads;
+  } else {
+    (void)options;
+    (void)threads;
+  }
+}
+constexpr bool kReplayThreads = ReplayHasThreads<ct::ReplayOptions>;
+
+std::string trace(std::string* error) { return generatedTrace(scaled(20000, 200), 20000, error); }
+
+// The 1 M-flow trace: short connections (one exchange, no elephants), about 6 M packets.
+std::string trace1M(std::string* error) {
+  return generatedTrace(scaled(1000000, 500), 100000, error, 1, 0.0);
+}
+
+// A replay set-up: the registry with one provider (or none) and the options that use it.
+struct Setup {
+  std::unique_ptr<Registry> registry;
+  std::unique_ptr<ct::RegistryHooks> hooks;
+  ct::ReplayOptions options;
+  std::string error;
+};
+
+// provider: "" (none), "dummy" or "emu-hw".
+std::unique_ptr<Setup> setup(const std::string& provider, int threads) {
+  auto s = std::make_unique<Setup>();
+  if (!provider.empty()) {
+    s->registry = std::make_unique<Registry>(Profile::kStrict);
+    s->registry->setLogSink(nullptr, nullptr);
+    Status st = addBuiltinProvider(*s->registry, provider);
+    if (!st.ok()) s->error = provider + ": " + st.message();
+    s->hooks = std::make_unique<ct::RegistryHooks>(*s->registry);
+    s->options.engine = ct::hookProfileConfig(Profile::kStrict, s->options.engine);
+    s->options.hooks = s->hooks.get();
+    s->options.fast_paths = fastPathsOf(*s->registry);
+  }
+  setReplayThreads(s->options, threads);
+  return s;
+}
+
+const char* providerOf(int64_t v) {
+  switch (v) {
+    case 1:
+      return "dummy";
+    case 2:
+      return "emu-hw";
+    default:
+      return "";
+  }
+}
+
+void label(benchmark::State& state, int64_t provider, uint64_t packets) {
+  const char* p = providerOf(provider);
+  state.SetLabel(*p ? p : "no provider");
+  setPerItem(state, packets, "ns_per_pkt");
+}
+
+void replayFile(benchmark::State& state, const std::string& path) {
+  const int64_t provider = state.range(0);
+  const int threads = int(state.range(1));
+  if (auto probe = setup(providerOf(provider), threads); !probe->error.empty()) {
+    return fail(state, probe->error);
+  }
+  uint64_t packets = 0, per_run = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto s = setup(providerOf(provider), threads);
+    state.ResumeTiming();
+    ct::Replayer replayer(s->options);
+    auto r = replayer.run(path);
+    if (!r.ok()) {
+      fail(state, r.status().message());
+      break;
+    }
+    per_run = r.value().packets;
+    packets += per_run;
+    if (s->hooks) s->hooks->shutdown();
+  }
+  label(state, provider, packets);
+  state.counters["trace_packets"] = double(per_run);
+}
+
+void BM_Replay_File(benchmark::State& state) {
+  std::string error;
+  std::string path = trace(&error);
+  if (path.empty()) return fail(state, error);
+  replayFile(state, path);
+}
+
+void BM_Replay_1MFlows(benchmark::State& state) {
+  std::string error;
+  std::string path = trace1M(&error);
+  if (path.empty()) return fail(state, error);
+  replayFile(state, path);
+}
+
+void BM_Replay_Preloaded(benchmark::State& state) {
+  static LoadedTrace t;
+  static std::string error;
+  if (t.records.empty() && error.empty()) {
+    std::string path = trace(&error);
+    if (!path.empty()) loadTrace(path, t, &error);
+  }
+  if (t.records.empty()) return fail(state, error.empty() ? "empty trace" : error);
+  const int64_t provider = state.range(0);
+  const int threads = int(state.range(1));
+  if (auto probe = setup(providerOf(provider), threads); !probe->error.empty()) {
+    return fail(state, probe->error);
+  }
+  uint64_t packets = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto s = setup(providerOf(provider), threads);
+    state.ResumeTiming();
+    ct::Replayer replayer(s->options);
+    replayer.begin();
+    for (const TraceRecord& rec : t.records) replayer.process(rec);
+    ct::ReplaySummary sum = replayer.finish(TraceEnd{});
+    packets += sum.packets;
+    if (s->hooks) s->hooks->shutdown();
+  }
+  label(state, provider, packets);
+  state.counters["trace_packets"] = double(t.records.size());
+}
+
+void replayArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"provider", "replay_threads"})->Unit(benchmark::kMillisecond);
+  for (int64_t provider : {0, 1, 2}) {
+    b->Args({provider, 1});
+    if (kReplayThreads) b->Args({provider, 2});
+  }
+}
+BENCHMARK(BM_Replay_File)->Apply(replayArgs);
+BENCHMARK(BM_Replay_Preloaded)->Apply(replayArgs);
+
+// The 1 M-flow trace, dummy provider, 1 and 2 threads: one run each (several seconds apiece).
+[[maybe_unused]] const bool registered_1m = [] {
+  const char* env = std::getenv("CTSIM_BENCH_1M");
+  if (!kReplayThreads && (env == nullptr || std::string(env) != "1")) return false;
+  auto* b = benchmark::RegisterBenchmark("BM_Replay_1MFlows", BM_Replay_1MFlows);
+  b->ArgNames({"provider", "replay_threads"})->Unit(benchmark::kMillisecond);
+  b->Args({1, 1});
+  if (kReplayThreads) b->Args({1, 2});
+  b->Iterations(1)->Repetitions(1)->UseRealTime();
+  return true;
+}();
+
+// ---- The physical limit ----------------------------------------------------------------------
+
+void BM_Pcap_NextEx(benchmark::State& state) {
+  std::string error;
+  std::string path = trace(&error);
+  if (path.empty()) return fail(state, error);
+  uint64_t packets = 0, bytes = 0;
+  char errbuf[PCAP_ERRBUF_SIZE];
+  for (auto _ : state) {
+    pcap_t* p =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (p == nullptr) {
+      fail(state, errbuf);
+      break;
+    }
+    struct pcap_pkthdr* h;
+    const u_char* data;
+    while (pcap_next_ex(p, &h, &data) == 1) {
+      benchmark::DoNotOptimize(data);
+      bytes += h->caplen;
+      ++packets;
+    }
+    pcap_close(p);
+  }
+  setPerItem(state, packets, "ns_per_pkt");
+  state.SetBytesProcessed(int64_t(bytes));
+}
+BENCHMARK(BM_Pcap_NextEx)->Unit(benchmark::kMillisecond);
+
+void BM_TraceReader_File(benchmark::State& state) {
+  std::string error;
+  std::string path = trace(&error);
+  if (path.empty()) return fail(state, error);
+  uint64_t packets = 0;
+  for (auto _ : state) {
+    auto r = TraceReader::open(path);
+    if (!r.ok()) {
+      fail(state, r.status().message());
+      break;
+    }
+    TraceRecord rec;
+    while (r.value()->next(rec)) {
+      benchmark::DoNotOptimize(rec.data);
+      ++packets;
+    }
+  }
+  setPerItem(state, packets, "ns_per_pkt");
+}
+BENCHMARK(BM_TraceReader_File)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace ctsim::bench
+
+CTSIM_BENCH_MAIN()
