@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/isolate_opts.h"
 #include "properties/script.h"
 #include "providers/builtin.h"
 #include "providers/fast_path.h"
@@ -91,6 +92,7 @@ struct ReplayArgs {
   bool quiet = false;             // -q: no progress output.
   uint64_t repeat = 1;            // --repeat N.
   std::vector<std::string> argv;  // the full command line.
+  PluginLoadOptions plugin_load;  // --isolate, --watchdog-ms (cli/isolate_opts.h).
 };
 
 // Set by SIGINT/SIGTERM: the signal number.
@@ -189,6 +191,8 @@ nlohmann::json optionsJson(const ReplayArgs& a) {
           {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
           {"providers", a.providers},
           {"provider_libs", a.libs},
+          {"isolate", a.plugin_load.isolate},
+          {"watchdog_ms", a.plugin_load.isolate ? a.plugin_load.watchdog_ms : 0},
           {"zone_from", a.zone_from},
           {"speed", a.speed},
           {"pps", a.pps},
@@ -221,7 +225,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
     size_t next_provider = 0, next_lib = 0;
     for (bool lib : a.order) {
-      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
+      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++], a.plugin_load)
                       : addBuiltinProvider(*registry, a.providers[next_provider++]);
       if (!st.ok()) return st;
     }
@@ -524,6 +528,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   addProviderLibOption(*cmd, args->libs);
   CLI::Option* lib = cmd->get_option("--provider-lib");
   lib->allow_extra_args(false);
+  addIsolateOptions(*cmd, args->plugin_load);
   cmd->add_option("--zone-from", args->zone_from,
                   "zone: none (0), vlan (outer VLAN id) or map:FILE (lines 'VLAN ZONE'; VLAN "
                   "may be 'untagged' or '*')");
