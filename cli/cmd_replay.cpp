@@ -60,6 +60,7 @@
 #include "reports/sha256.h"
 #include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
+#include "sim/record_oddities.h"
 
 namespace ctsim::cli {
 namespace {
@@ -260,6 +261,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     }
   };
   ct::Replayer replayer(opt);
+  RecordOddities oddities;  // counted into the report (traces/hostile.md).
   auto wall0 = std::chrono::steady_clock::now();
   ct::ReplaySummary summary;
   if (a.input == "dpdk") {
@@ -279,6 +281,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
       rec.caplen = rec.wirelen = len;
       rec.linktype = linktype;
       rec.data = data;
+      oddities.see(rec);
       replayer.process(rec, on_packet);
     });
     TraceEnd end;
@@ -306,6 +309,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     uint64_t n = 0;
     while (g_stop == 0 && src.next(rec)) {
       if (pacer.paced()) pacer.waitFor(n, rec.ts_ns);
+      oddities.see(rec);
       replayer.process(rec, on_packet);
       ++n;
       progress.tick(n, replayer.engine().stats().conns_created, offloaded);
@@ -314,6 +318,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     per_file = src.recordsPerFile();
     progress.done(n, summary.engine.conns_created, offloaded);
   }
+  run.record_oddities = oddities.counts();
   run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (g_stop != 0) {
     run.complete = false;

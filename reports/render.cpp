@@ -168,6 +168,9 @@ std::string renderText(const json& r) {
   o += fmt("engine: created %" PRIu64 ", removed %" PRIu64 ", limit drops %" PRIu64
            ", port reuse %" PRIu64 "\n",
            u64(e, "created"), u64(e, "removed"), u64(e, "limit_drops"), u64(e, "tcp_port_reuse"));
+  if (r.contains("record_oddities") && !r["record_oddities"].empty()) {
+    o += "records replayed despite oddities: " + joinCounts(r["record_oddities"]) + "\n";
+  }
   if (r.contains("trace_error")) {
     o += fmt("trace ended at record %" PRIu64 ": %s\n", u64(r["trace_error"], "record"),
              r["trace_error"]["reason"].get<std::string>().c_str());

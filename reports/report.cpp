@@ -278,6 +278,7 @@ json buildReport(const ReportContext& ctx, const std::vector<RunData>& runs) {
   }
   j["file"] = names;
   j["records"] = records;
+  j["record_oddities"] = run.record_oddities;
   j["runs"] = runs.size();
   j["trace_time"] = {{"first_ns", s.first_ns},
                      {"last_ns", s.last_ns},
