@@ -424,6 +424,7 @@ int runReplay(const ReplayArgs& a) {
   }
 
 #ifdef CTSIM_HAVE_DPDK
+  dpdk::ScopedEalStop eal_stop;  // the EAL's threads, memory and runtime files, on every way out.
   if (!a.eal_args.empty() || a.input == "dpdk") {
     Status eal = dpdk::ensureEal(a.eal_args);
     if (!eal.ok() && eal.code() != EALREADY) return fail(eal.message());
