@@ -93,7 +93,7 @@ struct ReplayArgs {
   bool quiet = false;             // -q: no progress output.
   uint64_t repeat = 1;            // --repeat N.
   std::vector<std::string> argv;  // the full command line.
-  PluginLoadOptions plugin_load;  // --isolate, --watchdog-ms (cli/isolate_opts.h).
+  RobustnessOptions robust;       // --isolate, --watchdog-ms (cli/isolate_opts.h).
 };
 
 // Set by SIGINT/SIGTERM: the signal number.
@@ -188,20 +188,21 @@ class Progress {
 
 // The replay's options for the report ("options" object).
 nlohmann::json optionsJson(const ReplayArgs& a) {
-  return {{"clock", a.clock},
-          {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
-          {"providers", a.providers},
-          {"provider_libs", a.libs},
-          {"isolate", a.plugin_load.isolate},
-          {"watchdog_ms", a.plugin_load.isolate ? a.plugin_load.watchdog_ms : 0},
-          {"zone_from", a.zone_from},
-          {"speed", a.speed},
-          {"pps", a.pps},
-          {"loops", a.loops},
-          {"concat", a.concat},
-          {"repeat", a.repeat},
-          {"input", a.input},
-          {"tcp_seq_check", !a.no_seq_check}};
+  return {
+      {"clock", a.clock},
+      {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
+      {"providers", a.providers},
+      {"provider_libs", a.libs},
+      {"isolate", a.robust.isolate},
+      {"watchdog_ms", a.robust.watchdog_ms < 0 ? nullptr : nlohmann::json(a.robust.watchdog_ms)},
+      {"zone_from", a.zone_from},
+      {"speed", a.speed},
+      {"pps", a.pps},
+      {"loops", a.loops},
+      {"concat", a.concat},
+      {"repeat", a.repeat},
+      {"input", a.input},
+      {"tcp_seq_check", !a.no_seq_check}};
 }
 
 struct Setup {
@@ -224,9 +225,10 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
   if (a.offload || a.emit == "events" || a.emit == "hooks") {
     registry = std::make_unique<Registry>(setup.profile);
     registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
+    armWatchdog(*registry, a.robust);
     size_t next_provider = 0, next_lib = 0;
     for (bool lib : a.order) {
-      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++], a.plugin_load)
+      Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++], a.robust.pluginLoad())
                       : addBuiltinProvider(*registry, a.providers[next_provider++]);
       if (!st.ok()) return st;
     }
@@ -534,7 +536,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   addProviderLibOption(*cmd, args->libs);
   CLI::Option* lib = cmd->get_option("--provider-lib");
   lib->allow_extra_args(false);
-  addIsolateOptions(*cmd, args->plugin_load);
+  addIsolateOptions(*cmd, args->robust);
   cmd->add_option("--zone-from", args->zone_from,
                   "zone: none (0), vlan (outer VLAN id) or map:FILE (lines 'VLAN ZONE'; VLAN "
                   "may be 'untagged' or '*')");

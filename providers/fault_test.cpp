@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "providers/plugin_loader.h"
 #include "providers/registry.h"
@@ -187,6 +191,86 @@ TEST(ProviderFaults, PluginThrowingThroughTheCAbi) {
   EXPECT_EQ(p.fault.kind, FaultKind::kException);
   EXPECT_NE(p.fault.message.find("injected failure after 3 conn_add calls"), std::string::npos)
       << p.fault.message;
+}
+
+// Blocks in conn_add until released.
+class Blocker final : public Provider {
+ public:
+  const char* name() const override { return "blocker"; }
+  CallbackMask callbacks() const override { return bit(Callback::kConnAdd); }
+  int connAdd(const ct_offload_ctx&) override {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return released_; });
+    return 0;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+};
+
+struct HangSeen {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string provider;
+  Callback callback = Callback::kInit;
+};
+
+void onHang(void* arg, const std::string& provider, Callback c, int) {
+  auto* seen = static_cast<HangSeen*>(arg);
+  std::lock_guard lock(seen->mu);
+  seen->provider = provider;
+  seen->callback = c;
+  seen->cv.notify_all();
+}
+
+// The in-process watchdog notices a call that does not return: the provider is marked failed
+// (timeout, naming the callback) and the hang function is told; the call itself goes on.
+TEST(ProviderFaults, WatchdogReportsAnInProcessHang) {
+  Registry r(Profile::kRfcV1);
+  r.setLogSink(nullptr, nullptr);
+  auto blocker = std::make_unique<Blocker>();
+  Blocker* b = blocker.get();
+  ASSERT_EQ(r.registerProvider(std::move(blocker), kOriginProgram), 0);
+  HangSeen seen;
+  r.setWatchdog(50, &onHang, &seen);
+  conn c = makeConn();
+  ct_offload_ctx ctx = makeCtx(c);
+  std::thread dispatch([&] { r.connAdd(ctx); });
+  {
+    std::unique_lock lock(seen.mu);
+    ASSERT_TRUE(
+        seen.cv.wait_for(lock, std::chrono::seconds(60), [&] { return !seen.provider.empty(); }));
+  }
+  b->release();
+  dispatch.join();
+  EXPECT_EQ(seen.provider, "blocker");
+  EXPECT_EQ(seen.callback, Callback::kConnAdd);
+  ProviderInfo p = r.providers()[0];
+  EXPECT_EQ(p.fault.kind, FaultKind::kTimeout);
+  EXPECT_EQ(p.fault.message,
+            "no return from conn_add within 50 ms (in-process: the call cannot be abandoned)");
+}
+
+// Calls that return are never reported, however many (a generous limit: no timing race).
+TEST(ProviderFaults, WatchdogQuietForReturningCalls) {
+  CallLog log;
+  Registry r(Profile::kStrict);
+  HangSeen seen;
+  testing::addFake(r, "quick", &log);
+  r.setWatchdog(5000, &onHang, &seen);
+  driveConnections(r, 2000);
+  r.setWatchdog(0, nullptr, nullptr);
+  EXPECT_TRUE(seen.provider.empty());
+  EXPECT_EQ(r.providers()[0].fault.kind, FaultKind::kNone);
 }
 
 }  // namespace

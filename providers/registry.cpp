@@ -2,10 +2,12 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <typeinfo>
+#include <unordered_map>
 
 #include <cerrno>
 #include <cstdio>
@@ -145,11 +147,13 @@ struct Registry::Entry {
   uint64_t slot_bit = 0;  // 1 << slot, 0 outside strict.
   std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
   std::array<LatencyHistogram, kCallbackCount> latency;  // Wall time per call, when timing.
-  std::atomic<bool> failed{false};      // Set once by markFailed (release), read on dispatch.
-  std::atomic<uint64_t> skipped{0};     // Calls not made since it failed.
-  std::atomic<uint64_t> add_errors{0};  // Non-zero conn_add / batch ADD results.
-  std::atomic<int> first_add_error{0};  // The first of them.
-  mutable std::mutex fault_mu;          // Guards 'fault'.
+  std::atomic<bool> failed{false};        // Set once by markFailed (release), read on dispatch.
+  std::atomic<uint64_t> skipped{0};       // Calls not made since it failed.
+  std::atomic<uint64_t> add_errors{0};    // Non-zero conn_add / batch ADD results.
+  std::atomic<int> first_add_error{0};    // The first of them.
+  std::atomic<uint64_t> done{0};          // Calls returned (for the watchdog).
+  std::atomic<uint8_t> last_callback{0};  // Callback of the latest call started.
+  mutable std::mutex fault_mu;            // Guards 'fault'.
   ProviderFault fault;
 
   void countAddError(int err) {
@@ -197,7 +201,59 @@ Registry::Registry(Profile profile) : profile_(profile) {
   snapshots_.push_back(std::move(empty));
 }
 
-Registry::~Registry() = default;
+Registry::~Registry() { setWatchdog(0, nullptr, nullptr); }
+
+void Registry::setWatchdog(int ms, HangFn fn, void* arg) {
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard lock(watchdog_mu_);
+      watchdog_stop_ = true;
+    }
+    watchdog_cv_.notify_all();
+    watchdog_.join();
+  }
+  watchdog_stop_ = false;
+  watchdog_ms_ = ms;
+  hang_fn_ = fn;
+  hang_arg_ = arg;
+  if (ms > 0) watchdog_ = std::thread([this] { watchdogLoop(); });
+}
+
+void Registry::watchdogLoop() {
+  using Clock = std::chrono::steady_clock;
+  const auto limit = std::chrono::milliseconds(watchdog_ms_);
+  const auto period = std::max(std::chrono::milliseconds(1), limit / 4);
+  // Per entry: calls completed when it was first seen busy, and since when.
+  struct Busy {
+    uint64_t done = 0;
+    Clock::time_point since;
+  };
+  std::unordered_map<const Entry*, Busy> busy;
+  std::unique_lock lock(watchdog_mu_);
+  while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+    const Clock::time_point now = Clock::now();
+    for (Entry* e : snapshot()->entries) {
+      if (e->provider->boundsOwnCalls() || e->failed.load(std::memory_order_acquire)) continue;
+      uint64_t done = e->done.load(std::memory_order_acquire);
+      uint64_t started = 0;
+      for (const auto& c : e->calls) started += c.load(std::memory_order_acquire);
+      if (started <= done) {
+        busy.erase(e);
+        continue;
+      }
+      auto [it, fresh] = busy.try_emplace(e, Busy{done, now});
+      if (!fresh && it->second.done != done) it->second = Busy{done, now};
+      if (now - it->second.since < limit) continue;
+      const auto c = static_cast<Callback>(e->last_callback.load(std::memory_order_relaxed));
+      markFailed(*e, c, FaultKind::kTimeout,
+                 "no return from " + std::string(callbackName(c)) + " within " +
+                     std::to_string(watchdog_ms_) +
+                     " ms (in-process: the call cannot be abandoned)");
+      if (hang_fn_) hang_fn_(hang_arg_, e->name, c, watchdog_ms_);
+      busy.erase(e);
+    }
+  }
+}
 
 void Registry::setClock(ClockFn fn, void* arg) {
   clock_ = fn;
@@ -457,6 +513,12 @@ auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(
     e.skipped.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
+  // Completion is counted for the watchdog after the timing scope, on every way out.
+  struct Done {
+    Entry& e;
+    ~Done() { e.done.fetch_add(1, std::memory_order_release); }
+  } done{e};
+  e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
   TimedCall timed(e, c, timing_);
   try {
     auto result = fn();

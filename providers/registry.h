@@ -24,6 +24,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -111,6 +112,9 @@ class Provider {
   void reportFault(Callback c, FaultKind kind, const std::string& message) {
     if (fault_fn_ != nullptr) fault_fn_(fault_arg_, c, kind, message);
   }
+  // True for providers that bound the duration of their own calls (the --isolate proxy): the
+  // registry's watchdog (Registry::setWatchdog) leaves them alone.
+  virtual bool boundsOwnCalls() const { return false; }
 
  private:
   friend class Registry;
@@ -216,6 +220,20 @@ class Registry {
   // Not to be called concurrently with dispatch.
   void setTiming(bool on) { timing_ = on; }
 
+  // ---- Watchdog for in-process calls ----
+  // Called from the watchdog thread with the provider's name, the callback it was last called
+  // in, and the limit.
+  using HangFn = void (*)(void* arg, const std::string& provider, Callback c, int ms);
+  // With ms > 0, a thread checks every ms/4 for a provider call (of a provider without
+  // boundsOwnCalls()) that has run for more than ms: one still in flight ms after it was first
+  // seen, with no call of that provider completing meanwhile (so there are no false alarms, but
+  // a hang hidden among completing concurrent calls of the same provider goes unnoticed).  The
+  // provider is then marked failed (kTimeout) and fn is called.  The hung call itself cannot be
+  // abandoned - its thread, stack and locks are in the provider - so fn decides (`ctsim replay`
+  // prints one line and exits).  0 stops the thread.  Not to be called concurrently with
+  // dispatch; the destructor stops the thread.
+  void setWatchdog(int ms, HangFn fn, void* arg);
+
   // ---- Diagnostics ----
   using LogFn = void (*)(void* arg, const std::string& message);
   // Where warnings go (default: stderr, "ctsim: warning: ..."); nullptr silences them.
@@ -279,6 +297,15 @@ class Registry {
   void* log_arg_ = nullptr;
   bool log_default_ = true;
   std::atomic<uint64_t> warnings_{0};
+
+  void watchdogLoop();
+  int watchdog_ms_ = 0;
+  HangFn hang_fn_ = nullptr;
+  void* hang_arg_ = nullptr;
+  std::mutex watchdog_mu_;  // Guards watchdog_stop_ (with watchdog_cv_).
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  std::thread watchdog_;
 };
 
 // ---- The current registry, used by the C functions ----

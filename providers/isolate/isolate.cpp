@@ -461,6 +461,7 @@ class IsolatedProvider final : public Provider {
   // Provider:
   const char* name() const override { return name_.c_str(); }
   CallbackMask callbacks() const override { return mask_; }
+  bool boundsOwnCalls() const override { return true; }  // The reply deadline (watchdog_ms).
   int connAdd(const ct_offload_ctx& x) override {
     return int(call(Callback::kConnAdd, &x).value_or(0));
   }
