@@ -188,21 +188,20 @@ class Progress {
 
 // The replay's options for the report ("options" object).
 nlohmann::json optionsJson(const ReplayArgs& a) {
-  return {
-      {"clock", a.clock},
-      {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
-      {"providers", a.providers},
-      {"provider_libs", a.libs},
-      {"isolate", a.robust.isolate},
-      {"watchdog_ms", a.robust.watchdog_ms < 0 ? nullptr : nlohmann::json(a.robust.watchdog_ms)},
-      {"zone_from", a.zone_from},
-      {"speed", a.speed},
-      {"pps", a.pps},
-      {"loops", a.loops},
-      {"concat", a.concat},
-      {"repeat", a.repeat},
-      {"input", a.input},
-      {"tcp_seq_check", !a.no_seq_check}};
+  return {{"clock", a.clock},
+          {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
+          {"providers", a.providers},
+          {"provider_libs", a.libs},
+          {"isolate", a.robust.isolate},
+          {"watchdog_ms", a.robust.watchdog_ms},  // -1: not given.
+          {"zone_from", a.zone_from},
+          {"speed", a.speed},
+          {"pps", a.pps},
+          {"loops", a.loops},
+          {"concat", a.concat},
+          {"repeat", a.repeat},
+          {"input", a.input},
+          {"tcp_seq_check", !a.no_seq_check}};
 }
 
 struct Setup {
@@ -225,13 +224,13 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
   if (a.offload || a.emit == "events" || a.emit == "hooks") {
     registry = std::make_unique<Registry>(setup.profile);
     registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
-    armWatchdog(*registry, a.robust);
     size_t next_provider = 0, next_lib = 0;
     for (bool lib : a.order) {
       Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++], a.robust.pluginLoad())
                       : addBuiltinProvider(*registry, a.providers[next_provider++]);
       if (!st.ok()) return st;
     }
+    armWatchdog(*registry, a.robust);  // after --isolate's forks: no thread is running then.
     hooks = std::make_unique<ct::RegistryHooks>(*registry);
     hooks->setListener(
         [&](const ct::HookEvent& e) {
@@ -426,7 +425,7 @@ int runReplay(const ReplayArgs& a) {
   }
 
 #ifdef CTSIM_HAVE_DPDK
-  dpdk::ScopedEalStop eal_stop;  // the EAL's threads, memory and runtime files, on every way out.
+  dpdk::ScopedEalStop eal_stop;  // rte_eal_cleanup on every way out, signals included.
   if (!a.eal_args.empty() || a.input == "dpdk") {
     Status eal = dpdk::ensureEal(a.eal_args);
     if (!eal.ok() && eal.code() != EALREADY) return fail(eal.message());

@@ -35,7 +35,8 @@ void addIsolateOptions(CLI::App& cmd, RobustnessOptions& options);
 // Starts 'registry''s watchdog for in-process calls when asked: on a hang, prints
 // "ctsim COMMAND: provider NAME did not return from CALLBACK within N ms ..." to stderr and ends
 // the process at once (_exit(1): the hung thread holds the engine; no report is written;
-// isolated children, kernel namespaces and BPF objects go with the process).
+// isolated children, kernel namespaces and BPF objects go with the process).  Call it after
+// the providers are registered: their init() is not watched.
 void armWatchdog(Registry& registry, const RobustnessOptions& options);
 
 }  // namespace ctsim::cli

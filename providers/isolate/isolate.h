@@ -24,9 +24,12 @@
 // is closed, the child sees EOF and exits; one that does not within a second is killed.  If
 // ctsim dies abruptly the child gets EOF or SIGKILL (PR_SET_PDEATHSIG) and ends too.
 //
-// Limits: the context is copied, so a plug-in sees the connection as it was at the call (what
-// it could read in-process anyway); ct_offload_* calls a plug-in makes from a callback act on the
-// child's own registry; one round trip costs a few microseconds (two context switches).
+// Limits: with watchdog_ms 0 a hung plug-in is waited for forever (a first SIGINT only sets the
+// replay's stop flag; a second one ends ctsim as usual).  Load plug-ins before starting other
+// threads (fork copies only the calling thread).  The context is copied, so a plug-in sees the
+// connection as it was at the call (what it could read in-process anyway); ct_offload_* calls a
+// plug-in makes from a callback act on the child's own registry; one round trip costs a few
+// microseconds (two context switches).
 
 #include <string>
 
