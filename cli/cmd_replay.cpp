@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/isolate_opts.h"
 #include "properties/script.h"
 #include "providers/builtin.h"
 #include "providers/fast_path.h"
@@ -62,6 +63,7 @@
 #include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
 #include "sim/conntrack/sharded.h"
+#include "sim/record_oddities.h"
 
 namespace ctsim::cli {
 namespace {
@@ -95,6 +97,7 @@ struct ReplayArgs {
   uint64_t repeat = 1;            // --repeat N.
   uint32_t threads = 1;           // --threads N: sharded replay.
   std::vector<std::string> argv;  // the full command line.
+  RobustnessOptions robust;       // --isolate, --watchdog-ms (cli/isolate_opts.h).
 };
 
 // Set by SIGINT/SIGTERM: the signal number.
@@ -193,6 +196,8 @@ nlohmann::json optionsJson(const ReplayArgs& a) {
           {"profile", a.offload ? nlohmann::json(a.profile) : nullptr},
           {"providers", a.providers},
           {"provider_libs", a.libs},
+          {"isolate", a.robust.isolate},
+          {"watchdog_ms", a.robust.watchdog_ms},  // -1: not given.
           {"zone_from", a.zone_from},
           {"speed", a.speed},
           {"pps", a.pps},
@@ -216,10 +221,11 @@ Result<std::unique_ptr<Registry>> makeRegistry(const ReplayArgs& a, Profile prof
   registry->setTiming(true);  // per-provider, per-callback wall-clock latency.
   size_t next_provider = 0, next_lib = 0;
   for (bool lib : a.order) {
-    Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++])
+    Status st = lib ? loadProviderLibrary(*registry, a.libs[next_lib++], a.robust.pluginLoad())
                     : addBuiltinProvider(*registry, a.providers[next_provider++]);
     if (!st.ok()) return st;
   }
+  armWatchdog(*registry, a.robust);  // after --isolate's forks: no thread is running then.
   return registry;
 }
 
@@ -298,7 +304,9 @@ Result<reports::RunData> runSharded(const ReplayArgs& a, const Setup& setup, boo
   }
   replayer.begin(on_packet);
   uint64_t packets = 0;
+  RecordOddities oddities;  // counted into the report (traces/hostile.md).
   auto end = readRecords(a, setup, per_file, [&](const TraceRecord& rec, uint64_t n) {
+    oddities.see(rec);
     replayer.process(rec);
     packets = n;
     progress.tick(n, replayer.connsCreated(), 0);
@@ -306,6 +314,7 @@ Result<reports::RunData> runSharded(const ReplayArgs& a, const Setup& setup, boo
   if (!end.ok()) return end.status();
   reports::RunData run;
   run.summary = replayer.finish(end.value());
+  run.record_oddities = oddities.counts();
   progress.done(packets, run.summary.engine.conns_created, 0);
   if (emit_ct_state) {
     std::vector<std::pair<uint64_t, uint8_t>> all;
@@ -381,6 +390,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     }
   };
   ct::Replayer replayer(opt);
+  RecordOddities oddities;  // counted into the report (traces/hostile.md).
   auto wall0 = std::chrono::steady_clock::now();
   ct::ReplaySummary summary;
   if (a.input == "dpdk") {
@@ -400,6 +410,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
       rec.caplen = rec.wirelen = len;
       rec.linktype = linktype;
       rec.data = data;
+      oddities.see(rec);
       replayer.process(rec, on_packet);
     });
     TraceEnd end;
@@ -417,6 +428,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     replayer.begin();
     uint64_t packets = 0;
     auto end = readRecords(a, setup, per_file, [&](const TraceRecord& rec, uint64_t n) {
+      oddities.see(rec);
       replayer.process(rec, on_packet);
       packets = n;
       progress.tick(n, replayer.engine().stats().conns_created, offloaded);
@@ -425,6 +437,7 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     summary = replayer.finish(end.value());
     progress.done(packets, summary.engine.conns_created, offloaded);
   }
+  run.record_oddities = oddities.counts();
   run.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   if (g_stop != 0) {
     run.complete = false;
@@ -530,6 +543,7 @@ int runReplay(const ReplayArgs& a) {
   }
 
 #ifdef CTSIM_HAVE_DPDK
+  dpdk::ScopedEalStop eal_stop;  // rte_eal_cleanup on every way out, signals included.
   if (!a.eal_args.empty() || a.input == "dpdk") {
     Status eal = dpdk::ensureEal(a.eal_args);
     if (!eal.ok() && eal.code() != EALREADY) return fail(eal.message());
@@ -639,6 +653,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
   addProviderLibOption(*cmd, args->libs);
   CLI::Option* lib = cmd->get_option("--provider-lib");
   lib->allow_extra_args(false);
+  addIsolateOptions(*cmd, args->robust);
   cmd->add_option("--zone-from", args->zone_from,
                   "zone: none (0), vlan (outer VLAN id) or map:FILE (lines 'VLAN ZONE'; VLAN "
                   "may be 'untagged' or '*')");

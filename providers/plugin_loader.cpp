@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "providers/isolate/isolate.h"
+
 namespace ctsim {
 
 namespace {
@@ -31,37 +33,57 @@ Status loadFile(Registry& registry, const std::string& file) {
   if (!version) return fail(ELIBBAD, "not a ctsim plug-in: missing ctsim_plugin_abi_version");
   auto init = reinterpret_cast<InitFn>(dlsym(handle, "ctsim_plugin_init"));
   if (!init) return fail(ELIBBAD, "not a ctsim plug-in: missing ctsim_plugin_init");
-  if (uint32_t v = version(); v != CTSIM_PLUGIN_ABI_VERSION) {
+  uint32_t v = 0;
+  try {
+    v = version();
+  } catch (...) {
+    return fail(ELIBBAD, "ctsim_plugin_abi_version " + describeCurrentException());
+  }
+  if (v != CTSIM_PLUGIN_ABI_VERSION) {
     return fail(ELIBBAD, "plug-in ABI version " + std::to_string(v) + ", this ctsim expects " +
                              std::to_string(CTSIM_PLUGIN_ABI_VERSION));
   }
   int rc;
   std::vector<std::string> rejections;
+  std::string thrown;
   {
     ScopedCurrentRegistry current(&registry);
     Registry::StagingScope staging(registry, file);
-    rc = init();
+    try {
+      rc = init();
+    } catch (...) {
+      rc = EIO;
+      thrown = describeCurrentException();
+    }
     if (rc == 0) staging.commit();
     rejections = staging.rejections();
   }  // Uncommitted registrations are dropped here, before the library goes away.
   if (rc != 0) {
-    std::string why = "ctsim_plugin_init failed: " + std::string(std::strerror(rc)) + " (" +
-                      std::to_string(rc) + ")";
+    std::string why =
+        "ctsim_plugin_init failed: " +
+        (thrown.empty() ? std::string(std::strerror(rc)) + " (" + std::to_string(rc) + ")"
+                        : thrown);
     if (!rejections.empty()) why += "; registration refused: " + rejections.front();
     return fail(rc, why);
   }
   return Status();
 }
 
+Status loadOne(Registry& registry, const std::string& file, const PluginLoadOptions& options) {
+  if (options.isolate) return isolate::loadIsolated(registry, file, options.watchdog_ms);
+  return loadFile(registry, file);
+}
+
 }  // namespace
 
-Status loadProviderLibrary(Registry& registry, const std::string& path) {
+Status loadProviderLibrary(Registry& registry, const std::string& path,
+                           const PluginLoadOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(path, ec)) {
     if (!std::filesystem::exists(path, ec)) {
       return Status(ENOENT, path + ": no such plug-in file or folder");
     }
-    return loadFile(registry, path);
+    return loadOne(registry, path, options);
   }
   std::vector<std::string> files;
   for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
@@ -73,15 +95,16 @@ Status loadProviderLibrary(Registry& registry, const std::string& path) {
   if (files.empty()) return Status(ENOENT, path + ": no .so files in this folder");
   std::sort(files.begin(), files.end());
   for (const std::string& f : files) {
-    Status s = loadFile(registry, f);
+    Status s = loadOne(registry, f, options);
     if (!s.ok()) return s;
   }
   return Status();
 }
 
-Status loadProviderLibraries(Registry& registry, const std::vector<std::string>& paths) {
+Status loadProviderLibraries(Registry& registry, const std::vector<std::string>& paths,
+                             const PluginLoadOptions& options) {
   for (const std::string& p : paths) {
-    Status s = loadProviderLibrary(registry, p);
+    Status s = loadProviderLibrary(registry, p, options);
     if (!s.ok()) return s;
   }
   return Status();

@@ -18,8 +18,17 @@ namespace ctsim {
 // registered.  Stops at the first failing file (earlier files of a folder stay loaded); an
 // empty folder is an error (ENOENT).  Loaded libraries are never unloaded: a registry may still
 // reference their classes until it is destroyed.  Not for concurrent use on one registry.
-Status loadProviderLibrary(Registry& registry, const std::string& path);
+// With 'isolate', each file runs in a child process instead (providers/isolate/isolate.h), its
+// calls bounded by 'watchdog_ms' (0: no bound).  Exceptions thrown by a plug-in's entry points
+// are caught and reported as that file's error.
+struct PluginLoadOptions {
+  bool isolate = false;  // --isolate: one child process per plug-in file.
+  int watchdog_ms = 0;   // --watchdog-ms: per-call reply limit of isolated plug-ins (0: none).
+};
+Status loadProviderLibrary(Registry& registry, const std::string& path,
+                           const PluginLoadOptions& options = {});
 // loadProviderLibrary for each path, in order; stops at the first error.
-Status loadProviderLibraries(Registry& registry, const std::vector<std::string>& paths);
+Status loadProviderLibraries(Registry& registry, const std::vector<std::string>& paths,
+                             const PluginLoadOptions& options = {});
 
 }  // namespace ctsim

@@ -1,6 +1,13 @@
 #include "providers/registry.h"
 
+#include <cxxabi.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <typeinfo>
+#include <unordered_map>
 
 #include <cerrno>
 #include <cstdio>
@@ -35,6 +42,40 @@ const char* callbackName(Callback c) {
       "init",        "conn_add", "conn_del",    "conn_update", "conn_established",
       "can_offload", "flush",    "batch_submit"};
   return kNames[static_cast<int>(c)];
+}
+
+const char* faultKindName(FaultKind k) {
+  switch (k) {
+    case FaultKind::kNone:
+      return "none";
+    case FaultKind::kException:
+      return "exception";
+    case FaultKind::kTimeout:
+      return "timeout";
+    case FaultKind::kCrash:
+      return "crash";
+    case FaultKind::kProtocol:
+      return "protocol";
+  }
+  return "?";
+}
+
+std::string describeCurrentException() {
+  std::string type = "an exception of unknown type";
+  std::string what;
+  if (const std::type_info* t = abi::__cxa_current_exception_type()) {
+    int rc = 0;
+    char* name = abi::__cxa_demangle(t->name(), nullptr, nullptr, &rc);
+    type = rc == 0 && name ? name : t->name();
+    std::free(name);
+  }
+  try {
+    throw;
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  return "threw " + type + (what.empty() ? "" : ": " + what);
 }
 
 namespace {
@@ -97,6 +138,7 @@ std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls) {
 
 // One registered provider.  Lives until the registry is destroyed (readers may hold it).
 struct Registry::Entry {
+  Registry* owner = nullptr;
   std::unique_ptr<Provider> provider;
   std::string name;
   std::string origin;
@@ -105,6 +147,20 @@ struct Registry::Entry {
   uint64_t slot_bit = 0;  // 1 << slot, 0 outside strict.
   std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
   std::array<LatencyHistogram, kCallbackCount> latency;  // Wall time per call, when timing.
+  std::atomic<bool> failed{false};        // Set once by markFailed (release), read on dispatch.
+  std::atomic<uint64_t> skipped{0};       // Calls not made since it failed.
+  std::atomic<uint64_t> add_errors{0};    // Non-zero conn_add / batch ADD results.
+  std::atomic<int> first_add_error{0};    // The first of them.
+  std::atomic<uint64_t> done{0};          // Calls returned (for the watchdog).
+  std::atomic<uint8_t> last_callback{0};  // Callback of the latest call started.
+  mutable std::mutex fault_mu;            // Guards 'fault'.
+  ProviderFault fault;
+
+  void countAddError(int err) {
+    add_errors.fetch_add(1, std::memory_order_relaxed);
+    int none = 0;
+    first_add_error.compare_exchange_strong(none, err, std::memory_order_relaxed);
+  }
 
   bool has(Callback c) const { return (mask & bit(c)) != 0; }
   void count(Callback c) { calls[static_cast<int>(c)].fetch_add(1, std::memory_order_relaxed); }
@@ -145,7 +201,59 @@ Registry::Registry(Profile profile) : profile_(profile) {
   snapshots_.push_back(std::move(empty));
 }
 
-Registry::~Registry() = default;
+Registry::~Registry() { setWatchdog(0, nullptr, nullptr); }
+
+void Registry::setWatchdog(int ms, HangFn fn, void* arg) {
+  if (watchdog_.joinable()) {
+    {
+      std::lock_guard lock(watchdog_mu_);
+      watchdog_stop_ = true;
+    }
+    watchdog_cv_.notify_all();
+    watchdog_.join();
+  }
+  watchdog_stop_ = false;
+  watchdog_ms_ = ms;
+  hang_fn_ = fn;
+  hang_arg_ = arg;
+  if (ms > 0) watchdog_ = std::thread([this] { watchdogLoop(); });
+}
+
+void Registry::watchdogLoop() {
+  using Clock = std::chrono::steady_clock;
+  const auto limit = std::chrono::milliseconds(watchdog_ms_);
+  const auto period = std::max(std::chrono::milliseconds(1), limit / 4);
+  // Per entry: calls completed when it was first seen busy, and since when.
+  struct Busy {
+    uint64_t done = 0;
+    Clock::time_point since;
+  };
+  std::unordered_map<const Entry*, Busy> busy;
+  std::unique_lock lock(watchdog_mu_);
+  while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+    const Clock::time_point now = Clock::now();
+    for (Entry* e : snapshot()->entries) {
+      if (e->provider->boundsOwnCalls() || e->failed.load(std::memory_order_acquire)) continue;
+      uint64_t done = e->done.load(std::memory_order_acquire);
+      uint64_t started = 0;
+      for (const auto& c : e->calls) started += c.load(std::memory_order_acquire);
+      if (started <= done) {
+        busy.erase(e);
+        continue;
+      }
+      auto [it, fresh] = busy.try_emplace(e, Busy{done, now});
+      if (!fresh && it->second.done != done) it->second = Busy{done, now};
+      if (now - it->second.since < limit) continue;
+      const auto c = static_cast<Callback>(e->last_callback.load(std::memory_order_relaxed));
+      markFailed(*e, c, FaultKind::kTimeout,
+                 "no return from " + std::string(callbackName(c)) + " within " +
+                     std::to_string(watchdog_ms_) +
+                     " ms (in-process: the call cannot be abandoned)");
+      if (hang_fn_) hang_fn_(hang_arg_, e->name, c, watchdog_ms_);
+      busy.erase(e);
+    }
+  }
+}
 
 void Registry::setClock(ClockFn fn, void* arg) {
   clock_ = fn;
@@ -229,11 +337,24 @@ int Registry::addLocked(std::unique_ptr<Provider> provider, std::string origin) 
   e->provider = std::move(provider);
   e->name = name;
   e->origin = std::move(origin);
+  e->owner = this;
+  e->provider->fault_fn_ = &Registry::onProviderFault;
+  e->provider->fault_arg_ = e.get();
   if (e->has(Callback::kInit)) {
-    TimedCall timed1(*e, Callback::kInit, timing_);
-    if (int err = e->provider->init(); err != 0) {
-      return reject(err,
-                    "failed to initialize ct offload class " + name + ": " + std::strerror(err));
+    std::optional<int> err = guarded(*e, Callback::kInit, [&] { return e->provider->init(); });
+    if (!err) {
+      std::string why;
+      {
+        std::lock_guard fault_lock(e->fault_mu);
+        why = e->fault.message;
+      }
+      e->provider->fault_fn_ = nullptr;
+      return reject(EIO, "failed to initialize ct offload class " + name + ": " + why);
+    }
+    if (*err != 0) {
+      e->provider->fault_fn_ = nullptr;
+      return reject(*err,
+                    "failed to initialize ct offload class " + name + ": " + std::strerror(*err));
     }
   }
   if (e->slot >= 0) {
@@ -339,11 +460,21 @@ std::vector<std::string> Registry::StagingScope::stagedNames() const {
 std::vector<ProviderInfo> Registry::providers() const {
   std::vector<ProviderInfo> out;
   for (const Entry* e : snapshot()->entries) {
-    ProviderInfo info{e->name, e->origin, e->mask, {}};
+    ProviderInfo info;
+    info.name = e->name;
+    info.origin = e->origin;
+    info.callbacks = e->mask;
     for (int i = 0; i < kCallbackCount; i++) {
       info.calls[i] = e->calls[i].load(std::memory_order_relaxed);
       info.latency[i] = e->latency[i].summary();
     }
+    {
+      std::lock_guard fault_lock(e->fault_mu);
+      info.fault = e->fault;
+    }
+    info.skipped_calls = e->skipped.load(std::memory_order_relaxed);
+    info.add_errors = e->add_errors.load(std::memory_order_relaxed);
+    info.first_add_error = e->first_add_error.load(std::memory_order_relaxed);
     out.push_back(std::move(info));
   }
   return out;
@@ -357,6 +488,49 @@ std::vector<Provider*> Registry::providerObjects() const {
   return out;
 }
 
+// ---- Faults ----------------------------------------------------------------------------------
+
+void Registry::markFailed(Entry& e, Callback c, FaultKind kind, const std::string& message) {
+  {
+    std::lock_guard lock(e.fault_mu);
+    if (e.fault.kind != FaultKind::kNone) return;  // The first fault is the one reported.
+    e.fault = ProviderFault{kind, c, message};
+    e.failed.store(true, std::memory_order_release);
+  }
+  warn("ct offload provider " + e.name + " failed in " + callbackName(c) + " (" +
+       faultKindName(kind) + "): " + message + "; it is no longer called");
+}
+
+void Registry::onProviderFault(void* entry, Callback c, FaultKind kind,
+                               const std::string& message) {
+  Entry& e = *static_cast<Entry*>(entry);
+  e.owner->markFailed(e, c, kind, message);
+}
+
+template <class Fn>
+auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())> {
+  if (e.failed.load(std::memory_order_acquire)) {
+    e.skipped.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  // Completion is counted for the watchdog after the timing scope, on every way out.
+  struct Done {
+    Entry& e;
+    ~Done() { e.done.fetch_add(1, std::memory_order_release); }
+  } done{e};
+  e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
+  TimedCall timed(e, c, timing_);
+  try {
+    auto result = fn();
+    // A provider reporting its own fault during the call returned a neutral value: no answer.
+    if (e.failed.load(std::memory_order_acquire)) return std::nullopt;
+    return result;
+  } catch (...) {
+    markFailed(e, c, FaultKind::kException, describeCurrentException());
+  }
+  return std::nullopt;
+}
+
 // ---- Dispatch --------------------------------------------------------------------------------
 // Each *One helper walks one snapshot.  With 'batched', providers having batch_submit are
 // skipped: they already received the whole batch.
@@ -368,16 +542,17 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (e->has(Callback::kCanOffload)) {
-      TimedCall timed2(*e, Callback::kCanOffload, timing_);
-      if (!e->provider->canOffload(ctx)) continue;
+      auto can = guarded(*e, Callback::kCanOffload, [&] { return e->provider->canOffload(ctx); });
+      if (!can.value_or(false)) continue;
     }
     if (!e->has(Callback::kConnAdd)) continue;
-    TimedCall timed3(*e, Callback::kConnAdd, timing_);
-    int err = e->provider->connAdd(ctx);
-    if (err == 0) {
+    auto err = guarded(*e, Callback::kConnAdd, [&] { return e->provider->connAdd(ctx); });
+    if (!err) continue;  // Failed provider: no answer.
+    if (*err == 0) {
       accepted |= e->slot_bit;
-    } else if (ret == 0) {
-      ret = err;  // First error wins; the rest are still called.
+    } else {
+      e->countAddError(*err);
+      if (ret == 0) ret = *err;  // First error wins; the rest are still called.
     }
   }
   if (conn* c = mutableConn(ctx)) {
@@ -399,8 +574,10 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnDel)) continue;
-    TimedCall timed4(*e, Callback::kConnDel, timing_);
-    e->provider->connDel(ctx);
+    guarded(*e, Callback::kConnDel, [&] {
+      e->provider->connDel(ctx);
+      return true;
+    });
   }
   if (c) {
     c->offload_mark = OffloadMark::kNone;
@@ -414,8 +591,8 @@ long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
     if (!e->has(Callback::kConnUpdate)) continue;
-    TimedCall timed5(*e, Callback::kConnUpdate, timing_);
-    if (long long ts = e->provider->connUpdate(ctx); ts != 0) return ts;  // First non-zero.
+    auto ts = guarded(*e, Callback::kConnUpdate, [&] { return e->provider->connUpdate(ctx); });
+    if (ts.value_or(0) != 0) return *ts;  // First non-zero.
   }
   return 0;
 }
@@ -427,8 +604,10 @@ int Registry::estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched)
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnEstablished)) continue;
-    TimedCall timed6(*e, Callback::kConnEstablished, timing_);
-    e->provider->connEstablished(ctx);
+    guarded(*e, Callback::kConnEstablished, [&] {
+      e->provider->connEstablished(ctx);
+      return true;
+    });
   }
   c->offload_mark = OffloadMark::kEst;
   return 0;
@@ -438,8 +617,8 @@ bool Registry::canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kCanOffload)) continue;  // Absent counts as false here.
-    TimedCall timed7(*e, Callback::kCanOffload, timing_);
-    if (e->provider->canOffload(ctx)) return true;
+    auto can = guarded(*e, Callback::kCanOffload, [&] { return e->provider->canOffload(ctx); });
+    if (can.value_or(false)) return true;
   }
   return false;
 }
@@ -448,8 +627,10 @@ void Registry::flushOne(const Snapshot& s, bool batched) {
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kFlush)) continue;
-    TimedCall timed8(*e, Callback::kFlush, timing_);
-    e->provider->flush();
+    guarded(*e, Callback::kFlush, [&] {
+      e->provider->flush();
+      return true;
+    });
   }
 }
 
@@ -494,8 +675,10 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
   for (Entry* e : s.entries) {
     if (!e->has(Callback::kBatchSubmit)) continue;
     if (profile_ != Profile::kStrict) {
-      TimedCall timed9(*e, Callback::kBatchSubmit, timing_);
-      e->provider->batchSubmit(batch);
+      guarded(*e, Callback::kBatchSubmit, [&] {
+        e->provider->batchSubmit(batch);
+        return true;
+      });
       continue;
     }
     sub.clear();
@@ -514,14 +697,18 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     }
     if (sub.empty()) continue;
     ct_offload_op_batch b{sub.data(), sub.size(), sub.size()};
-    TimedCall timed10(*e, Callback::kBatchSubmit, timing_);
-    e->provider->batchSubmit(b);
+    bool answered = guarded(*e, Callback::kBatchSubmit, [&] {
+                      e->provider->batchSubmit(b);
+                      return true;
+                    }).has_value();
+    if (!answered) continue;  // Failed provider: its results are not read.
     for (size_t k = 0; k < sub.size(); k++) {
       if (sub[k].type != CT_OFFLOAD_OP_ADD) continue;
       if (sub[k].error == 0) {
         accepted[index[k]] |= e->slot_bit;
-      } else if (add_errors[index[k]] == 0) {
-        add_errors[index[k]] = sub[k].error;
+      } else {
+        e->countAddError(sub[k].error);
+        if (add_errors[index[k]] == 0) add_errors[index[k]] = sub[k].error;
       }
     }
   }

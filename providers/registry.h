@@ -24,9 +24,11 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -62,6 +64,26 @@ const char* callbackName(Callback c);  // The ct_offload_class field name, e.g. 
 using CallbackMask = uint32_t;         // Bit (1 << Callback) set when the callback is present.
 inline constexpr CallbackMask bit(Callback c) { return 1u << static_cast<unsigned>(c); }
 
+// How a provider failed.  A failed provider is never called again (see "Faults" at Registry).
+enum class FaultKind : uint8_t {
+  kNone,       // Not failed.
+  kException,  // A C++ exception left a callback (caught at the registry's boundary).
+  kTimeout,    // A callback did not return within the watchdog's limit (isolated providers).
+  kCrash,      // The process running the provider died (isolated providers: signal or exit).
+  kProtocol,   // An isolated provider's process answered something malformed.
+};
+const char* faultKindName(FaultKind k);  // "none", "exception", "timeout", "crash", "protocol".
+
+// The first fault of a provider, as listed by Registry::providers().
+struct ProviderFault {
+  FaultKind kind = FaultKind::kNone;
+  Callback callback = Callback::kInit;  // The callback that failed.
+  std::string message;                  // E.g. "threw std::runtime_error: boom".
+};
+
+// "threw TYPE: what()" for the exception being handled; call it only inside a catch block.
+std::string describeCurrentException();
+
 // The C++ face of a provider.  A C struct ct_offload_class is wrapped by wrapClass(); built-in
 // providers implement this directly so that each instance has its own state.  A method is only
 // called when its bit is in callbacks(); the contracts are those of struct ct_offload_class.
@@ -82,6 +104,23 @@ class Provider {
   virtual bool canOffload(const ct_offload_ctx&) { return false; }
   virtual void flush() {}
   virtual void batchSubmit(ct_offload_op_batch&) {}
+
+  // For providers that detect their own failure without a C++ exception (the --isolate proxy:
+  // its process crashed or timed out): marks this provider failed in the registry holding it,
+  // as a caught exception would.  Call it from inside a callback, then return the neutral value
+  // (0 / false).  A no-op while not registered.
+  void reportFault(Callback c, FaultKind kind, const std::string& message) {
+    if (fault_fn_ != nullptr) fault_fn_(fault_arg_, c, kind, message);
+  }
+  // True for providers that bound the duration of their own calls (the --isolate proxy): the
+  // registry's watchdog (Registry::setWatchdog) leaves them alone.
+  virtual bool boundsOwnCalls() const { return false; }
+
+ private:
+  friend class Registry;
+  using FaultFn = void (*)(void* arg, Callback c, FaultKind kind, const std::string& message);
+  FaultFn fault_fn_ = nullptr;  // Set by the registry at registration.
+  void* fault_arg_ = nullptr;
 };
 // A Provider calling the callbacks of 'cls' (which must outlive it).
 std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls);
@@ -98,8 +137,25 @@ struct ProviderInfo {
   std::array<uint64_t, kCallbackCount> calls{};  // Calls made, by Callback.
   // Wall-clock duration of the calls, by Callback (empty unless Registry::setTiming(true)).
   std::array<LatencySummary, kCallbackCount> latency{};
+  ProviderFault fault;         // kind kNone unless the provider failed.
+  uint64_t skipped_calls = 0;  // Calls not made because the provider had failed.
+  uint64_t add_errors = 0;     // conn_add (and batch ADD) results other than 0.
+  int first_add_error = 0;     // The first of them (an errno value), 0 if none.
 };
 
+// Faults.  Every call into a provider is guarded: a C++ exception leaving it is caught at this
+// boundary (it never reaches the engine), and a provider may report its own failure
+// (Provider::reportFault).  Either way the provider is marked failed - fault kind, callback and
+// first message kept, a warning logged - and from then on it is treated as if it had been
+// unregistered at that moment: no callback reaches it again (each call it would have received
+// counts as skipped).  The failing call itself counts as no answer: conn_add neither accepted
+// nor an error (so the connection's mark and other providers are as if it were absent),
+// conn_update 0, can_offload false; batch_submit: the ops' results it may have written are
+// ignored (strict) or overwritten (rfc profiles), as usual.  Connections it had accepted stay
+// marked (the registry cannot enumerate them) and stay in software, where the engine keeps every
+// connection anyway; their conn_del and conn_update no longer reach it.  init throwing refuses
+// the registration (EIO).  An error returned by conn_add is not a fault: it is counted per
+// provider (add_errors) and the provider keeps being called.
 class Registry {
  public:
   explicit Registry(Profile profile = Profile::kRfcV1);
@@ -164,6 +220,20 @@ class Registry {
   // Not to be called concurrently with dispatch.
   void setTiming(bool on) { timing_ = on; }
 
+  // ---- Watchdog for in-process calls ----
+  // Called from the watchdog thread with the provider's name, the callback it was last called
+  // in, and the limit.
+  using HangFn = void (*)(void* arg, const std::string& provider, Callback c, int ms);
+  // With ms > 0, a thread checks every ms/4 for a provider call (of a provider without
+  // boundsOwnCalls()) that has run for more than ms: one still in flight ms after it was first
+  // seen, with no call of that provider completing meanwhile (so there are no false alarms, but
+  // a hang hidden among completing concurrent calls of the same provider goes unnoticed).  The
+  // provider is then marked failed (kTimeout) and fn is called.  The hung call itself cannot be
+  // abandoned - its thread, stack and locks are in the provider - so fn decides (`ctsim replay`
+  // prints one line and exits).  0 stops the thread.  Not to be called concurrently with
+  // dispatch; the destructor stops the thread.
+  void setWatchdog(int ms, HangFn fn, void* arg);
+
   // ---- Diagnostics ----
   using LogFn = void (*)(void* arg, const std::string& message);
   // Where warnings go (default: stderr, "ctsim: warning: ..."); nullptr silences them.
@@ -184,6 +254,13 @@ class Registry {
   };
 
   int addLocked(std::unique_ptr<Provider> provider, std::string origin);
+  // Marks 'e' failed (first fault wins) and logs it.  Thread-safe.
+  void markFailed(Entry& e, Callback c, FaultKind kind, const std::string& message);
+  static void onProviderFault(void* entry, Callback c, FaultKind kind, const std::string& message);
+  // Runs fn() on a provider that has not failed, counted and timed, with exceptions caught:
+  // its result, or nothing when the provider had failed (skipped) or fails during the call.
+  template <class Fn>
+  auto guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())>;
   void publishLocked(std::vector<Entry*> entries);
   void removeIf(bool (*match)(const Entry&, const void*), const void* key, const char* what);
   const Snapshot* snapshot() const { return current_.load(std::memory_order_acquire); }
@@ -220,6 +297,15 @@ class Registry {
   void* log_arg_ = nullptr;
   bool log_default_ = true;
   std::atomic<uint64_t> warnings_{0};
+
+  void watchdogLoop();
+  int watchdog_ms_ = 0;
+  HangFn hang_fn_ = nullptr;
+  void* hang_arg_ = nullptr;
+  std::mutex watchdog_mu_;  // Guards watchdog_stop_ (with watchdog_cv_).
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  std::thread watchdog_;
 };
 
 // ---- The current registry, used by the C functions ----

@@ -92,4 +92,25 @@ inline conn makeConn(uint16_t sport = 1000, uint8_t proto = 6, uint16_t zone = 0
   return c;
 }
 
+// Dispatches the life of 'n' connections (ports first_port...: add, established, update, del),
+// then a flush.
+inline void driveConnections(Registry& r, int n, uint16_t first_port = 1000) {
+  for (int i = 0; i < n; i++) {
+    conn c = makeConn(uint16_t(first_port + i));
+    ct_offload_ctx ctx = makeCtx(c);
+    r.connAdd(ctx);
+    r.connEstablished(ctx);
+    r.connUpdate(ctx);
+    r.connDel(ctx);
+  }
+  r.flush();
+}
+
+// How many entries of 'log' are exactly 'what' (e.g. "later.conn_add").
+inline size_t countCalls(const CallLog& log, const std::string& what) {
+  size_t n = 0;
+  for (const std::string& s : log) n += s == what ? 1 : 0;
+  return n;
+}
+
 }  // namespace ctsim::testing

@@ -109,6 +109,28 @@ std::string statusLine(const json& r) {
   return "INCOMPLETE (stopped by " + r["interrupted_by"].get<std::string>() + ")";
 }
 
+// "PROVIDER FAILED in CALLBACK (KIND): MESSAGE; N calls skipped" and/or the conn_add errors of
+// one provider of the report, as lines with 'indent'; "" for a provider with neither.
+std::string providerTroubleLine(const json& p, const char* indent) {
+  std::string o;
+  std::string name = p["name"].get<std::string>();
+  if (p.contains("fault") && p["fault"].is_object()) {
+    const json& f = p["fault"];
+    o += fmt("%sprovider %s FAILED in %s (%s): %s; %" PRIu64 " later calls skipped\n", indent,
+             name.c_str(), f["callback"].get<std::string>().c_str(),
+             f["kind"].get<std::string>().c_str(), f["message"].get<std::string>().c_str(),
+             u64(p, "skipped_calls"));
+  }
+  if (p.contains("conn_add_errors") && u64(p, "conn_add_errors") > 0) {
+    o += fmt("%sprovider %s returned %" PRIu64 " conn_add errors (first: %s)\n", indent,
+             name.c_str(), u64(p, "conn_add_errors"),
+             p["first_conn_add_error"].is_string()
+                 ? p["first_conn_add_error"].get<std::string>().c_str()
+                 : "?");
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string renderText(const json& r) {
@@ -146,6 +168,9 @@ std::string renderText(const json& r) {
   o += fmt("engine: created %" PRIu64 ", removed %" PRIu64 ", limit drops %" PRIu64
            ", port reuse %" PRIu64 "\n",
            u64(e, "created"), u64(e, "removed"), u64(e, "limit_drops"), u64(e, "tcp_port_reuse"));
+  if (r.contains("record_oddities") && !r["record_oddities"].empty()) {
+    o += "records replayed despite oddities: " + joinCounts(r["record_oddities"]) + "\n";
+  }
   if (r.contains("trace_error")) {
     o += fmt("trace ended at record %" PRIu64 ": %s\n", u64(r["trace_error"], "record"),
              r["trace_error"]["reason"].get<std::string>().c_str());
@@ -185,6 +210,7 @@ std::string renderText(const json& r) {
              l["p99"].dump() + " max " + l["max"].dump();
     }
     if (!lat.empty()) o += "    call latency (wall, ns): " + lat + "\n";
+    o += providerTroubleLine(p, "    ");
   }
   if (!off["fast_paths"].empty()) {
     o += fmt("  packets handled in a fast path only: %" PRIu64 " (hit but sent up: %" PRIu64 ")\n",
@@ -267,6 +293,7 @@ std::string renderMarkdown(const json& r) {
               u64(c, "conn_del"), u64(c, "conn_update"), u64(c, "flush"), lat.c_str());
     }
     o += "\n";
+    for (const json& p : off["providers"]) o += providerTroubleLine(p, "");
     for (auto it = off["errors"].begin(); it != off["errors"].end(); ++it) {
       o += "Errors of " + it.key() + ": " + joinCounts(it.value()) + ".\n\n";
     }

@@ -152,8 +152,22 @@ json offloadJson(const OffloadRun& r, uint64_t consumed, uint64_t up) {
           {"p99", l.p99_ns},  {"p99.9", l.p999_ns},
           {"max", l.max_ns}};
     }
+    json fault = nullptr;
+    if (p.fault.kind != FaultKind::kNone) {
+      fault = {{"kind", faultKindName(p.fault.kind)},
+               {"callback", callbackName(p.fault.callback)},
+               {"message", p.fault.message}};
+    }
     j["providers"].push_back(
-        {{"name", p.name}, {"origin", p.origin}, {"calls", calls}, {"call_latency_ns", latency}});
+        {{"name", p.name},
+         {"origin", p.origin},
+         {"calls", calls},
+         {"call_latency_ns", latency},
+         {"fault", fault},
+         {"skipped_calls", p.skipped_calls},
+         {"conn_add_errors", p.add_errors},
+         {"first_conn_add_error",
+          p.first_add_error != 0 ? json(errnoName(p.first_add_error)) : json(nullptr)}});
   }
   j["fast_path_packets"] = {{"consumed", consumed}, {"sent_up", up}};
   j["fast_paths"] = json::array();
@@ -268,6 +282,7 @@ json buildReport(const ReportContext& ctx, const std::vector<RunData>& runs) {
   }
   j["file"] = names;
   j["records"] = records;
+  j["record_oddities"] = run.record_oddities;
   j["runs"] = runs.size();
   j["trace_time"] = {{"first_ns", s.first_ns},
                      {"last_ns", s.last_ns},

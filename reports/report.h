@@ -56,6 +56,7 @@ struct RunData {
   double wall_s = 0;                  // wall-clock seconds the replay took (pacing included).
   bool complete = true;               // false: stopped by a signal.
   std::string interrupted_by;         // "SIGINT" / "SIGTERM" when incomplete.
+  std::map<std::string, uint64_t> record_oddities;  // sim/record_oddities.h, by name.
 };
 
 // One capture given to the replay.

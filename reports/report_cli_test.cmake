@@ -3,26 +3,7 @@
 file(REMOVE_RECURSE ${WORK})
 file(MAKE_DIRECTORY ${WORK})
 
-# run(rc_var out_var args...): runs ctsim, keeps the exit code and stdout.
-function(run rc_var out_var)
-  execute_process(COMMAND ${CTSIM} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
-                  ERROR_VARIABLE err WORKING_DIRECTORY ${WORK})
-  set(${rc_var} "${rc}" PARENT_SCOPE)
-  set(${out_var} "${out}" PARENT_SCOPE)
-  set(last_err "${err}" PARENT_SCOPE)
-endfunction()
-function(must out_var)
-  run(rc out ${ARGN})
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "ctsim ${ARGN}: exit ${rc}\n${out}\n${last_err}")
-  endif()
-  set(${out_var} "${out}" PARENT_SCOPE)
-endfunction()
-function(json_get out_var file)
-  file(READ ${file} text)
-  string(JSON v GET "${text}" ${ARGN})
-  set(${out_var} "${v}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/CliTestHelpers.cmake)
 
 set(EMU "emu-hw:insert_latency=uniform:100us:300us,seed=7")
 

@@ -82,6 +82,14 @@ Status ensureEal(const std::string& args) {
   return s.result;
 }
 
+void stopEal() {
+  EalState& s = state();
+  std::lock_guard lock(s.mu);
+  if (!s.attempted || !s.result.ok()) return;
+  rte_eal_cleanup();
+  s.result = Status(ESHUTDOWN, "DPDK EAL stopped (it cannot start again in this process)");
+}
+
 bool ealRunning() {
   EalState& s = state();
   std::lock_guard lock(s.mu);

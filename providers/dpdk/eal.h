@@ -31,6 +31,22 @@ std::string defaultEalArgs();
 // Thread-safe.
 Status ensureEal(const std::string& args = "");
 
+// Releases what the EAL holds (rte_eal_cleanup: its threads, memory, the multi-process socket)
+// if ensureEal() started it.  Started without --no-shconf (not the default), DPDK keeps its
+// config and fbarray files under /var/run/dpdk/PREFIX by design (they are reused by the next
+// primary process).  Every port and mempool must be released before.  Later ensureEal() calls fail
+// (ESHUTDOWN): DPDK cannot restart in one process.  `ctsim replay` calls it on every way out of a
+// replay, a signal included.
+void stopEal();
+// Calls stopEal() at the end of a scope.
+class ScopedEalStop {
+ public:
+  ScopedEalStop() = default;
+  ~ScopedEalStop() { stopEal(); }
+  ScopedEalStop(const ScopedEalStop&) = delete;
+  ScopedEalStop& operator=(const ScopedEalStop&) = delete;
+};
+
 // Whether ensureEal() has started the EAL successfully.
 bool ealRunning();
 // The args of the first start attempt ("" before any attempt).
