@@ -13,7 +13,7 @@ CORE_PACKAGES=(
 )
 # Optional components; the build switches each off with a printed reason when it is missing.
 OPTIONAL_PACKAGES=(
-  libdpdk-dev
+  libdpdk-dev libabsl-dev
   libnetfilter-conntrack-dev libmnl-dev libbpf-dev nftables iproute2
 )
 
