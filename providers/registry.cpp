@@ -3,9 +3,12 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <typeinfo>
 #include <unordered_map>
 
@@ -136,6 +139,73 @@ std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls) {
   return std::make_unique<CClassProvider>(cls);
 }
 
+// Per-thread slots for the dispatch counters.  A thread takes a free slot on its first dispatch
+// and gives it back when it exits, so a slot (but the last) has one writer at a time, which can
+// count with a relaxed load and store: no locked instruction and no cache line shared between
+// dispatching threads (a fetch_add on shared counters cost more than the dispatch itself and
+// stopped two threads from scaling).  Threads beyond kCounterSlots - 1 share the last slot, where
+// counting is a fetch_add.  Readers sum the slots.
+constexpr int kCounterSlots = 16;
+
+class CounterSlots {
+ public:
+  static int mine() {
+    // A plain thread_local int (no guard on the dispatch path); the holder, whose destructor
+    // gives the slot back, is made once per thread.
+    thread_local int slot = -1;
+    if (slot < 0) {
+      thread_local Holder holder;
+      slot = holder.slot;
+    }
+    return slot;
+  }
+
+ private:
+  struct Holder {
+    Holder() : slot(acquire()) {}
+    ~Holder() { release(slot); }
+    int slot;
+  };
+  static std::mutex& mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::array<bool, kCounterSlots - 1>& used() {
+    static std::array<bool, kCounterSlots - 1> u{};
+    return u;
+  }
+  static int acquire() {
+    std::lock_guard<std::mutex> lock(mu());
+    for (int i = 0; i < kCounterSlots - 1; ++i) {
+      if (!used()[i]) {
+        used()[i] = true;
+        return i;
+      }
+    }
+    return kCounterSlots - 1;
+  }
+  static void release(int slot) {
+    if (slot == kCounterSlots - 1) return;
+    std::lock_guard<std::mutex> lock(mu());
+    used()[slot] = false;
+  }
+};
+
+// One slot's counters of one provider: calls by callback and calls returned (for the watchdog),
+// on cache lines of their own.
+struct alignas(128) CounterSlot {
+  std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
+  std::atomic<uint64_t> done{0};
+};
+
+inline void bump(std::atomic<uint64_t>& c, int slot, std::memory_order order) {
+  if (slot == kCounterSlots - 1) {
+    c.fetch_add(1, order);
+  } else {
+    c.store(c.load(std::memory_order_relaxed) + 1, order);
+  }
+}
+
 // One registered provider.  Lives until the registry is destroyed (readers may hold it).
 struct Registry::Entry {
   Registry* owner = nullptr;
@@ -143,15 +213,14 @@ struct Registry::Entry {
   std::string name;
   std::string origin;
   CallbackMask mask = 0;
-  int slot = -1;          // Strict acceptance slot, -1 outside strict.
-  uint64_t slot_bit = 0;  // 1 << slot, 0 outside strict.
-  std::array<std::atomic<uint64_t>, kCallbackCount> calls{};
+  int slot = -1;                                 // Strict acceptance slot, -1 outside strict.
+  uint64_t slot_bit = 0;                         // 1 << slot, 0 outside strict.
+  std::array<CounterSlot, kCounterSlots> slots;  // Calls and returns, per thread slot.
   std::array<LatencyHistogram, kCallbackCount> latency;  // Wall time per call, when timing.
   std::atomic<bool> failed{false};        // Set once by markFailed (release), read on dispatch.
   std::atomic<uint64_t> skipped{0};       // Calls not made since it failed.
   std::atomic<uint64_t> add_errors{0};    // Non-zero conn_add / batch ADD results.
   std::atomic<int> first_add_error{0};    // The first of them.
-  std::atomic<uint64_t> done{0};          // Calls returned (for the watchdog).
   std::atomic<uint8_t> last_callback{0};  // Callback of the latest call started.
   mutable std::mutex fault_mu;            // Guards 'fault'.
   ProviderFault fault;
@@ -163,7 +232,25 @@ struct Registry::Entry {
   }
 
   bool has(Callback c) const { return (mask & bit(c)) != 0; }
-  void count(Callback c) { calls[static_cast<int>(c)].fetch_add(1, std::memory_order_relaxed); }
+  void count(Callback c, int slot) {
+    bump(slots[slot].calls[static_cast<int>(c)], slot, std::memory_order_relaxed);
+  }
+  uint64_t calls(Callback c) const {
+    uint64_t n = 0;
+    for (const CounterSlot& s : slots)
+      n += s.calls[static_cast<int>(c)].load(std::memory_order_acquire);
+    return n;
+  }
+  uint64_t started() const {
+    uint64_t n = 0;
+    for (int c = 0; c < kCallbackCount; ++c) n += calls(static_cast<Callback>(c));
+    return n;
+  }
+  uint64_t done() const {
+    uint64_t n = 0;
+    for (const CounterSlot& s : slots) n += s.done.load(std::memory_order_acquire);
+    return n;
+  }
 };
 
 namespace {
@@ -172,8 +259,8 @@ namespace {
 // construction to the end of the enclosing scope) in the provider's histogram.
 class TimedCall {
  public:
-  TimedCall(Registry::Entry& e, Callback c, bool timing) : hist_(nullptr) {
-    e.count(c);
+  TimedCall(Registry::Entry& e, Callback c, bool timing, int slot) : hist_(nullptr) {
+    e.count(c, slot);
     if (timing) {
       hist_ = &e.latency[static_cast<int>(c)];
       start_ = std::chrono::steady_clock::now();
@@ -234,9 +321,8 @@ void Registry::watchdogLoop() {
     const Clock::time_point now = Clock::now();
     for (Entry* e : snapshot()->entries) {
       if (e->provider->boundsOwnCalls() || e->failed.load(std::memory_order_acquire)) continue;
-      uint64_t done = e->done.load(std::memory_order_acquire);
-      uint64_t started = 0;
-      for (const auto& c : e->calls) started += c.load(std::memory_order_acquire);
+      uint64_t done = e->done();
+      uint64_t started = e->started();
       if (started <= done) {
         busy.erase(e);
         continue;
@@ -465,7 +551,7 @@ std::vector<ProviderInfo> Registry::providers() const {
     info.origin = e->origin;
     info.callbacks = e->mask;
     for (int i = 0; i < kCallbackCount; i++) {
-      info.calls[i] = e->calls[i].load(std::memory_order_relaxed);
+      info.calls[i] = e->calls(static_cast<Callback>(i));
       info.latency[i] = e->latency[i].summary();
     }
     {
@@ -513,13 +599,18 @@ auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(
     e.skipped.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
-  // Completion is counted for the watchdog after the timing scope, on every way out.
+  const int slot = CounterSlots::mine();
+  // With a watchdog, completion is counted after the timing scope, on every way out.
   struct Done {
     Entry& e;
-    ~Done() { e.done.fetch_add(1, std::memory_order_release); }
-  } done{e};
-  e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
-  TimedCall timed(e, c, timing_);
+    int slot;
+    bool on;
+    ~Done() {
+      if (on) bump(e.slots[slot].done, slot, std::memory_order_release);
+    }
+  } done{e, slot, watchdog_ms_ > 0};
+  if (done.on) e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
+  TimedCall timed(e, c, timing_, slot);
   try {
     auto result = fn();
     // A provider reporting its own fault during the call returned a neutral value: no answer.
