@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/explain_cli.h"
 #include "properties/script.h"
 #include "providers/builtin.h"
 #include "providers/fast_path.h"
@@ -91,6 +92,7 @@ struct ReplayArgs {
   bool quiet = false;             // -q: no progress output.
   uint64_t repeat = 1;            // --repeat N.
   std::vector<std::string> argv;  // the full command line.
+  ExplainArgs explain;            // --explain, --explain-conn, --lifecycles (cmd_explain.cpp).
 };
 
 // Set by SIGINT/SIGTERM: the signal number.
@@ -255,7 +257,9 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
       writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
     }
   };
+  opt.lifecycles = !a.explain.off;
   ct::Replayer replayer(opt);
+  explainBeforeRun(replayer, registry.get());
   auto wall0 = std::chrono::steady_clock::now();
   ct::ReplaySummary summary;
   if (a.input == "dpdk") {
@@ -338,6 +342,9 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     }
     run.offload = std::move(off);
   }
+  auto explained = explainAfterRun(a.explain, replayer);
+  if (!explained.ok()) return explained.status();
+  run.explain = std::move(explained).value();
   run.summary = std::move(summary);
   return run;
 }
@@ -470,6 +477,7 @@ int runReplay(const ReplayArgs& a) {
     FILE* out = a.emit != "none" || stdout_taken ? stderr : stdout;
     std::string text = a.json ? report.dump(2) + "\n" : reports::renderText(report);
     std::fwrite(text.data(), 1, text.size(), out);
+    printExplain(a.explain, report, out);
   }
   std::fflush(stdout);
   if (!ok) return kExitFailure;
@@ -548,6 +556,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
                   "DPDK EAL arguments (default: --no-huge --no-pci --no-shconf -m 512 ...)");
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
+  addExplainOptions(*cmd, args->explain);
   cmd->callback([args, cmd, profile, provider, lib, files, script, &exit_code]() {
     if (!script->empty()) {
       exit_code = runCounterexampleScript(*script);

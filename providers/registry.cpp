@@ -89,6 +89,31 @@ conn* mutableConn(const ct_offload_ctx& ctx) { return const_cast<conn*>(ctx.conn
 
 constexpr int kMaxStrictSlots = 64;
 
+// Arms the thread's decline-reason slot for one observed call; reason() is what the provider
+// gave (nullptr when none).  Does nothing without an observer.
+class ReasonScope {
+ public:
+  explicit ReasonScope(bool on) : on_(on) {
+    if (on_) {
+      auto& slot = detail::declineReasonSlot();
+      slot.armed = true;
+      slot.set = false;
+    }
+  }
+  ~ReasonScope() {
+    if (on_) detail::declineReasonSlot().armed = false;
+  }
+  ReasonScope(const ReasonScope&) = delete;
+  ReasonScope& operator=(const ReasonScope&) = delete;
+  const char* reason() const {
+    auto& slot = detail::declineReasonSlot();
+    return on_ && slot.set ? slot.text : nullptr;
+  }
+
+ private:
+  bool on_;
+};
+
 }  // namespace
 
 std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls) {
@@ -365,15 +390,21 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
                      uint64_t pre_accept) {
   int ret = 0;
   uint64_t accepted = pre_accept;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (e->has(Callback::kCanOffload)) {
+      ReasonScope why(observer_ != nullptr);
       TimedCall timed2(*e, Callback::kCanOffload, timing_);
-      if (!e->provider->canOffload(ctx)) continue;
+      bool can = e->provider->canOffload(ctx);
+      if (observer_) observer_->onProviderAnswer(i, Callback::kCanOffload, ctx, can, why.reason());
+      if (!can) continue;
     }
     if (!e->has(Callback::kConnAdd)) continue;
+    ReasonScope why(observer_ != nullptr);
     TimedCall timed3(*e, Callback::kConnAdd, timing_);
     int err = e->provider->connAdd(ctx);
+    if (observer_) observer_->onProviderAnswer(i, Callback::kConnAdd, ctx, err, why.reason());
     if (err == 0) {
       accepted |= e->slot_bit;
     } else if (ret == 0) {
@@ -395,12 +426,14 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
 void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   conn* c = mutableConn(ctx);
   if (profile_ != Profile::kRfcV1 && (!c || c->offload_mark == OffloadMark::kNone)) return;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnDel)) continue;
     TimedCall timed4(*e, Callback::kConnDel, timing_);
     e->provider->connDel(ctx);
+    if (observer_) observer_->onProviderAnswer(i, Callback::kConnDel, ctx, 0, nullptr);
   }
   if (c) {
     c->offload_mark = OffloadMark::kNone;
@@ -410,12 +443,15 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
 
 long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   const conn* c = ctx.conn;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
     if (!e->has(Callback::kConnUpdate)) continue;
     TimedCall timed5(*e, Callback::kConnUpdate, timing_);
-    if (long long ts = e->provider->connUpdate(ctx); ts != 0) return ts;  // First non-zero.
+    long long ts = e->provider->connUpdate(ctx);
+    if (observer_) observer_->onProviderAnswer(i, Callback::kConnUpdate, ctx, ts, nullptr);
+    if (ts != 0) return ts;  // First non-zero.
   }
   return 0;
 }

@@ -56,6 +56,9 @@ struct RunData {
   double wall_s = 0;                  // wall-clock seconds the replay took (pacing included).
   bool complete = true;               // false: stopped by a signal.
   std::string interrupted_by;         // "SIGINT" / "SIGTERM" when incomplete.
+  // Why connections were (not) offloaded (sim/explain summaryJson()); null when lifecycles
+  // were off. Goes to the report's "explain" section.
+  nlohmann::json explain;
 };
 
 // One capture given to the replay.
