@@ -477,8 +477,8 @@ int runReplay(const ReplayArgs& a) {
     FILE* out = a.emit != "none" || stdout_taken ? stderr : stdout;
     std::string text = a.json ? report.dump(2) + "\n" : reports::renderText(report);
     std::fwrite(text.data(), 1, text.size(), out);
-    printExplain(a.explain, report, out);
   }
+  printExplain(a.explain, report, a.emit != "none" || stdout_taken ? stderr : stdout);
   std::fflush(stdout);
   if (!ok) return kExitFailure;
   if (g_stop != 0) return 128 + int(g_stop);

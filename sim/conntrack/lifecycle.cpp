@@ -146,6 +146,7 @@ void LifecycleRecorder::onCreated(const Conn& c, uint64_t packet) {
   r.key = c.key();
   r.packet = packet;
   r.created_ns = now_ns_;
+  r.sw_at_active = 1;  // its first packet went through software (counted in sw_packets later).
 }
 
 void LifecycleRecorder::afterHook(const Conn& c) {
@@ -260,7 +261,7 @@ void LifecycleRecorder::onSoftwarePacket(const Verdict& v, const ConnKey* key, b
       if (idx == kNoIndex) return;
       Lifecycle& r = conns_[idx];
       bump(r.sw_packets);
-      if (!(r.flags & Lifecycle::kHwActive)) bump(r.sw_at_active);
+      if (!v.created && !(r.flags & Lifecycle::kHwActive)) bump(r.sw_at_active);
       return;
     }
     kind = NoConn::kRelated;  // an ICMP error about v.conn: kept under that connection's key.
