@@ -20,7 +20,8 @@ void addTraceInfoCommand(CLI::App& app, int& exit_code);
 // [--zone-from none|vlan|map:FILE] [--profile rfc-v1|rfc-v2|strict] [--provider NAME[:k=v,...]]...
 // [--provider-lib PATH]... [--input file|dpdk] [--eal-args S] [--report F] [--md F] [--html F]
 // [--speed top|realtime|xN] [--pps N] [--loop N] [--concat] [--repeat N] [--stats S] [-q]
-// [--json] [--no-summary] [--no-tcp-seq-check]`
+// [--json] [--no-summary] [--no-tcp-seq-check] [--explain] [--explain-conn SPEC]
+// [--lifecycles F.jsonl] [--no-lifecycles]`
 void addReplayCommand(CLI::App& app, int& exit_code);
 
 // `ctsim report render|compare|merge|validate ...` (reports/README.md)

@@ -192,11 +192,12 @@ void LifecycleRecorder::onDeleted(const Conn& c, DeleteReason reason) {
       break;
   }
   r.end_ns = now_ns_;
-  // Its last conn_update answer, if still open, is settled now.
+  // Its conn_update answers still open (several sweeps may run between two packets) are
+  // settled now, while the connection is intact: the last one by this removal.
   for (uint32_t ev = r.first_update; ev != 0;) {
     UpdateEvent& u = updates_[ev - 1];
-    if (u.next == 0 && u.expiry_ms == kPendingExpiry) {
-      if (reason == DeleteReason::kUpdateFailed) {
+    if (u.expiry_ms == kPendingExpiry) {
+      if (u.next == 0 && reason == DeleteReason::kUpdateFailed) {
         u.expiry_ms = -1;
       } else {
         u.expiry_ms = c.expiration;
