@@ -150,9 +150,13 @@ class FastPath {
   }
   // A copy of the counters and series.
   virtual FastPathStats stats() const = 0;
-  // Reports entry events to `observer` (nullptr: none).  Optional: a fast path that does not
-  // override it reports nothing, and explanations then see only its provider callbacks.
-  virtual void setObserver(FastPathObserver* observer) { (void)observer; }
+  // Reports entry events to `observer` (nullptr: none); returns whether this fast path reports
+  // them.  Optional: one that does not override it reports nothing (false), and explanations
+  // then treat its provider like one without a fast path (its callbacks only).
+  virtual bool setObserver(FastPathObserver* observer) {
+    (void)observer;
+    return false;
+  }
 };
 
 // The fast path of 'p', or nullptr if it has none.

@@ -491,9 +491,10 @@ void EmuHwProvider::noteLocked(const Entry& e, EntryEvent ev, EntryGone gone, in
   observer_->onEntry(*this, e.owner, e.fwd, n);
 }
 
-void EmuHwProvider::setObserver(FastPathObserver* observer) {
+bool EmuHwProvider::setObserver(FastPathObserver* observer) {
   std::lock_guard lock(mu_);
   observer_ = observer;
+  return true;
 }
 
 void EmuHwProvider::removeLocked(uint64_t id, EntryGone gone) {

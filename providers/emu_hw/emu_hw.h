@@ -159,7 +159,7 @@ class EmuHwProvider final : public Provider, public FastPath {
   FastPathVerdict process(const ctsim_conn_key& pkt_key, uint32_t bytes,
                           uint8_t tcp_flags) override;
   FastPathStats stats() const override;
-  void setObserver(FastPathObserver* observer) override;
+  bool setObserver(FastPathObserver* observer) override;
 
  private:
   // A ctsim_conn_key as 5 words, for hashing and comparison (all bytes significant).

@@ -79,8 +79,9 @@ void LifecycleRecorder::attach(Registry& registry, std::vector<std::string> name
   fast_paths_.resize(provider_names_.size(), nullptr);
   provider_fp_.assign(provider_names_.size(), false);
   for (size_t i = 0; i < fast_paths_.size(); ++i) {
+    // A fast path that reports no entry events is followed like a provider without one.
+    if (fast_paths_[i] != nullptr && !fast_paths_[i]->setObserver(this)) fast_paths_[i] = nullptr;
     provider_fp_[i] = fast_paths_[i] != nullptr;
-    if (fast_paths_[i] != nullptr) fast_paths_[i]->setObserver(this);
   }
   registry.setCallObserver(this);
 }

@@ -165,6 +165,7 @@ class LifecycleRecorder final : public CallObserver, public FastPathObserver {
   const std::vector<Lifecycle>& flows() const { return flows_; }  // connection-less.
   const std::vector<UpdateEvent>& updates() const { return updates_; }
   const std::vector<std::string>& providerNames() const { return provider_names_; }
+  // Per provider: it has a fast path that reports entry events (FastPath::setObserver).
   const std::vector<bool>& providerHasFastPath() const { return provider_fp_; }
   const std::vector<std::string>& reasons() const { return reasons_; }  // decline texts.
   uint64_t overflowProviders() const { return overflow_providers_; }

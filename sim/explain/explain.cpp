@@ -366,7 +366,11 @@ json summaryJson(const LifecycleRecorder& rec) {
     ++r.conns;
     r.packets += e.packets;
     if (r.example == nullptr) r.example = &l;
-    if (!e.detail.empty() && r.details.size() < 8) ++r.details[e.detail];
+    if (!e.detail.empty()) {
+      // At most 8 distinct details per row; the rest are counted together.
+      bool known = r.details.count(e.detail) > 0 || r.details.size() < 8;
+      ++r.details[known ? e.detail : std::string("(other)")];
+    }
     if (e.reason == Reason::kOffloaded) {
       ++offloaded;
       if (e.latency_us >= 0) latency_us.push_back(double(e.latency_us));
