@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/explain_cli.h"
 #include "cli/isolate_opts.h"
 #include "properties/script.h"
 #include "providers/builtin.h"
@@ -98,6 +99,7 @@ struct ReplayArgs {
   uint32_t threads = 1;           // --threads N: sharded replay.
   std::vector<std::string> argv;  // the full command line.
   RobustnessOptions robust;       // --isolate, --watchdog-ms (cli/isolate_opts.h).
+  ExplainArgs explain;            // --explain, --explain-conn, --lifecycles (cmd_explain.cpp).
 };
 
 // Set by SIGINT/SIGTERM: the signal number.
@@ -268,7 +270,11 @@ Result<reports::RunData> runSharded(const ReplayArgs& a, const Setup& setup, boo
   if (emit && (a.emit == "events" || a.emit == "hooks")) {
     return Status(EINVAL, "--threads: --emit events|hooks need one thread (calls interleave)");
   }
+  if (a.explain.table || !a.explain.conn.empty() || !a.explain.lifecycles.empty()) {
+    return Status(EINVAL, "--threads: --explain, --explain-conn and --lifecycles need one thread");
+  }
   std::vector<ct::ReplayOptions> shards(a.threads, setup.options);
+  for (ct::ReplayOptions& o : shards) o.lifecycles = false;  // no explanation when sharded.
   std::unique_ptr<Registry> registry;
   std::vector<std::unique_ptr<ct::RegistryHooks>> hooks;
   std::vector<HookErrors> errors(a.threads);
@@ -389,8 +395,10 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
       writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
     }
   };
+  opt.lifecycles = !a.explain.off;
   ct::Replayer replayer(opt);
   RecordOddities oddities;  // counted into the report (traces/hostile.md).
+  explainBeforeRun(replayer, registry.get());
   auto wall0 = std::chrono::steady_clock::now();
   ct::ReplaySummary summary;
   if (a.input == "dpdk") {
@@ -466,6 +474,9 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     }
     run.offload = std::move(off);
   }
+  auto explained = explainAfterRun(a.explain, replayer);
+  if (!explained.ok()) return explained.status();
+  run.explain = std::move(explained).value();
   run.summary = std::move(summary);
   return run;
 }
@@ -600,6 +611,7 @@ int runReplay(const ReplayArgs& a) {
     std::string text = a.json ? report.dump(2) + "\n" : reports::renderText(report);
     std::fwrite(text.data(), 1, text.size(), out);
   }
+  printExplain(a.explain, report, a.emit != "none" || stdout_taken ? stderr : stdout);
   std::fflush(stdout);
   if (!ok) return kExitFailure;
   if (g_stop != 0) return 128 + int(g_stop);
@@ -682,6 +694,7 @@ void addReplayCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1u, 64u));
   cmd->add_flag("--no-summary", args->no_summary, "print no summary");
   cmd->add_flag("--no-tcp-seq-check", args->no_seq_check, "disable TCP sequence checking");
+  addExplainOptions(*cmd, args->explain);
   cmd->callback([args, cmd, profile, provider, lib, files, script, &exit_code]() {
     if (!script->empty()) {
       exit_code = runCounterexampleScript(*script);

@@ -20,7 +20,8 @@ void addTraceInfoCommand(CLI::App& app, int& exit_code);
 // [--zone-from none|vlan|map:FILE] [--profile rfc-v1|rfc-v2|strict] [--provider NAME[:k=v,...]]...
 // [--provider-lib PATH]... [--input file|dpdk] [--eal-args S] [--report F] [--md F] [--html F]
 // [--speed top|realtime|xN] [--pps N] [--loop N] [--concat] [--repeat N] [--stats S] [-q]
-// [--json] [--no-summary] [--no-tcp-seq-check]`
+// [--json] [--no-summary] [--no-tcp-seq-check] [--explain] [--explain-conn SPEC]
+// [--lifecycles F.jsonl] [--no-lifecycles]`
 void addReplayCommand(CLI::App& app, int& exit_code);
 
 // `ctsim report render|compare|merge|validate ...` (reports/README.md)
@@ -36,6 +37,20 @@ void addConformanceCommand(CLI::App& app, int& exit_code);
 
 // `ctsim gen OUT.pcap [options]`
 void addGenCommand(CLI::App& app, int& exit_code);
+
+// `ctsim explain REPORT.json|FILE.jsonl [--conn SPEC]`: the reasons table of a saved report, or
+// one connection's timeline from a report's examples or a --lifecycles file.
+void addExplainCommand(CLI::App& app, int& exit_code);
+
+// The explanation options of `ctsim replay` (cmd_explain.cpp keeps their logic).
+struct ExplainArgs {
+  bool table = false;          // --explain: the reasons table after the summary.
+  std::string conn;            // --explain-conn SPEC: that connection's timeline.
+  std::string lifecycles;      // --lifecycles FILE.jsonl: one JSON line per connection.
+  bool off = false;            // --no-lifecycles: keep none (no explanation at all).
+  mutable std::string output;  // what the run printed for --explain-conn (set by the run).
+};
+void addExplainOptions(CLI::App& cmd, ExplainArgs& args);
 
 // `ctsim providers [--provider-lib PATH]... [--profile rfc-v1|rfc-v2|strict] [--json]`
 void addProvidersCommand(CLI::App& app, int& exit_code);

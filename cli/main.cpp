@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   ctsim::cli::addReportCommand(app, exit_code);
   ctsim::cli::addOracleCommand(app, exit_code);
   ctsim::cli::addConformanceCommand(app, exit_code);
+  ctsim::cli::addExplainCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

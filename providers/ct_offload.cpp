@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "providers/conn.h"
 #include "providers/registry.h"
@@ -22,6 +23,11 @@ std::atomic<Registry*> g_default{nullptr};
 Registry*& detail::threadCurrent() {
   thread_local Registry* current = nullptr;
   return current;
+}
+
+detail::DeclineReasonSlot& detail::declineReasonSlot() {
+  thread_local DeclineReasonSlot slot;
+  return slot;
 }
 
 Registry* currentRegistry() {
@@ -160,6 +166,14 @@ odp_port_t ctsim_netdev_port(const struct netdev* n) { return n ? n->port : CTSI
 long long ctsim_now_ms(void) {
   ctsim::Registry* r = currentRegistry();
   return r ? r->nowMs() : 0;
+}
+
+void ctsim_offload_decline_reason(const char* reason) {
+  ctsim::detail::DeclineReasonSlot& slot = ctsim::detail::declineReasonSlot();
+  if (!slot.armed || reason == nullptr) return;
+  std::strncpy(slot.text, reason, sizeof slot.text - 1);
+  slot.text[sizeof slot.text - 1] = '\0';
+  slot.set = true;
 }
 
 }  // extern "C"

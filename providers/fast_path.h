@@ -86,6 +86,42 @@ struct FastPathStats {
   std::string config;  // The effective configuration, including the random seed.
 };
 
+// What happened to one fast-path entry, for per-connection explanations (FastPathObserver).
+enum class EntryEvent : uint8_t {
+  kActive,    // The insertion completed: the entry matches packets from t_ns.
+  kRefused,   // An insertion requested after conn_add (e.g. at conn_established) was refused;
+              // `error` is the errno (ENOSPC, EBUSY, EIO, ...).
+  kDetached,  // Software deleted the connection (conn_del) while the entry existed; `active`,
+              // `stuck` and `orphaned` (the delete failed: it stays) describe it then.
+  kStrayHit,  // A packet hit the entry after its connection was deleted in software.
+  kRemoved,   // The entry left the table; `gone` says how.
+};
+// How an entry left the table.
+enum class EntryGone : uint8_t { kDeleted, kAged, kFlushed };
+struct EntryNote {
+  EntryEvent event = EntryEvent::kActive;
+  EntryGone gone = EntryGone::kDeleted;  // kRemoved only.
+  int error = 0;                         // kRefused only.
+  bool active = false;                   // The entry was active at the time.
+  bool stuck = false;                    // Its insertion will never complete.
+  bool orphaned = false;                 // kDetached: the delete failed; the entry stays.
+  int64_t t_ns = 0;                      // Trace time of the event.
+  uint64_t hits = 0;                     // Packets that hit the entry so far (consumed or sent up).
+  uint64_t consumed = 0;                 // Of those, packets software never saw.
+  int64_t last_hit_ns = -1;              // Trace time of its last hit, -1 when never hit.
+};
+class FastPath;
+
+// Sees entry events (FastPath::setObserver).  `owner` is the connection the entry was created
+// for, nullptr once software deleted it (kStrayHit, and kRemoved after kDetached); `fwd` is
+// the entry's forward key.  Called inside the fast path (under its lock): must not call it back.
+class FastPathObserver {
+ public:
+  virtual ~FastPathObserver() = default;
+  virtual void onEntry(const FastPath& fp, const conn* owner, const ctsim_conn_key& fwd,
+                       const EntryNote& note) = 0;
+};
+
 // The datapath interface.  See the file comment for the calling sequence.
 class FastPath {
  public:
@@ -114,6 +150,13 @@ class FastPath {
   }
   // A copy of the counters and series.
   virtual FastPathStats stats() const = 0;
+  // Reports entry events to `observer` (nullptr: none); returns whether this fast path reports
+  // them.  Optional: one that does not override it reports nothing (false), and explanations
+  // then treat its provider like one without a fast path (its callbacks only).
+  virtual bool setObserver(FastPathObserver* observer) {
+    (void)observer;
+    return false;
+  }
 };
 
 // The fast path of 'p', or nullptr if it has none.

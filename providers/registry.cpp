@@ -133,6 +133,31 @@ conn* mutableConn(const ct_offload_ctx& ctx) { return const_cast<conn*>(ctx.conn
 
 constexpr int kMaxStrictSlots = 64;
 
+// Arms the thread's decline-reason slot for one observed call; reason() is what the provider
+// gave (nullptr when none).  Does nothing without an observer.
+class ReasonScope {
+ public:
+  explicit ReasonScope(bool on) : on_(on) {
+    if (on_) {
+      auto& slot = detail::declineReasonSlot();
+      slot.armed = true;
+      slot.set = false;
+    }
+  }
+  ~ReasonScope() {
+    if (on_) detail::declineReasonSlot().armed = false;
+  }
+  ReasonScope(const ReasonScope&) = delete;
+  ReasonScope& operator=(const ReasonScope&) = delete;
+  const char* reason() const {
+    auto& slot = detail::declineReasonSlot();
+    return on_ && slot.set ? slot.text : nullptr;
+  }
+
+ private:
+  bool on_;
+};
+
 }  // namespace
 
 std::unique_ptr<Provider> wrapClass(const ct_offload_class* cls) {
@@ -630,15 +655,22 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
                      uint64_t pre_accept) {
   int ret = 0;
   uint64_t accepted = pre_accept;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (e->has(Callback::kCanOffload)) {
+      ReasonScope why(observer_ != nullptr);
       auto can = guarded(*e, Callback::kCanOffload, [&] { return e->provider->canOffload(ctx); });
+      if (observer_ && can) {
+        observer_->onProviderAnswer(i, Callback::kCanOffload, ctx, *can, why.reason());
+      }
       if (!can.value_or(false)) continue;
     }
     if (!e->has(Callback::kConnAdd)) continue;
+    ReasonScope why(observer_ != nullptr);
     auto err = guarded(*e, Callback::kConnAdd, [&] { return e->provider->connAdd(ctx); });
     if (!err) continue;  // Failed provider: no answer.
+    if (observer_) observer_->onProviderAnswer(i, Callback::kConnAdd, ctx, *err, why.reason());
     if (*err == 0) {
       accepted |= e->slot_bit;
     } else {
@@ -661,7 +693,8 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
 void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   conn* c = mutableConn(ctx);
   if (profile_ != Profile::kRfcV1 && (!c || c->offload_mark == OffloadMark::kNone)) return;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnDel)) continue;
@@ -669,6 +702,7 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
       e->provider->connDel(ctx);
       return true;
     });
+    if (observer_) observer_->onProviderAnswer(i, Callback::kConnDel, ctx, 0, nullptr);
   }
   if (c) {
     c->offload_mark = OffloadMark::kNone;
@@ -678,11 +712,13 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
 
 long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   const conn* c = ctx.conn;
-  for (Entry* e : s.entries) {
+  for (size_t i = 0; i < s.entries.size(); ++i) {
+    Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
     if (!e->has(Callback::kConnUpdate)) continue;
     auto ts = guarded(*e, Callback::kConnUpdate, [&] { return e->provider->connUpdate(ctx); });
+    if (observer_ && ts) observer_->onProviderAnswer(i, Callback::kConnUpdate, ctx, *ts, nullptr);
     if (ts.value_or(0) != 0) return *ts;  // First non-zero.
   }
   return 0;

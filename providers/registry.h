@@ -84,6 +84,19 @@ struct ProviderFault {
 // "threw TYPE: what()" for the exception being handled; call it only inside a catch block.
 std::string describeCurrentException();
 
+// Sees each provider's answer as the registry dispatches callbacks one provider at a time (what
+// batch_submit providers do inside their batch is not seen), for per-connection explanations.
+// `index` is the provider's position in dispatch order; `result` is can_offload's answer (0/1),
+// conn_add's error, conn_update's timestamp, 0 for conn_del; `reason` is what the provider
+// passed to ctsim_offload_decline_reason() during that call, or nullptr.  Called on the
+// dispatching thread, inside the dispatch; must not call back into the registry.
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  virtual void onProviderAnswer(size_t index, Callback cb, const ct_offload_ctx& ctx,
+                                long long result, const char* reason) = 0;
+};
+
 // The C++ face of a provider.  A C struct ct_offload_class is wrapped by wrapClass(); built-in
 // providers implement this directly so that each instance has its own state.  A method is only
 // called when its bit is in callbacks(); the contracts are those of struct ct_offload_class.
@@ -233,6 +246,9 @@ class Registry {
   // prints one line and exits).  0 stops the thread.  Not to be called concurrently with
   // dispatch; the destructor stops the thread.
   void setWatchdog(int ms, HangFn fn, void* arg);
+  // Reports every provider answer to `observer` (nullptr: none, the default).  Not to be called
+  // concurrently with dispatch.
+  void setCallObserver(CallObserver* observer) { observer_ = observer; }
 
   // ---- Diagnostics ----
   using LogFn = void (*)(void* arg, const std::string& message);
@@ -290,7 +306,8 @@ class Registry {
   std::vector<std::unique_ptr<Entry>> staged_;
   std::vector<std::string> staging_rejections_;
 
-  bool timing_ = false;  // Time provider calls (setTiming).
+  bool timing_ = false;               // Time provider calls (setTiming).
+  CallObserver* observer_ = nullptr;  // Sees provider answers (setCallObserver).
   ClockFn clock_ = nullptr;
   void* clock_arg_ = nullptr;
   LogFn log_ = nullptr;
@@ -329,6 +346,14 @@ class ScopedCurrentRegistry {
 namespace detail {
 // The thread's explicitly set current registry (ScopedCurrentRegistry and dispatch use it).
 Registry*& threadCurrent();
+// ctsim_offload_decline_reason()'s slot on this thread: armed by the registry around a
+// can_offload/conn_add call that is observed, filled by the provider during it.
+struct DeclineReasonSlot {
+  bool armed = false;   // A call that may give a reason is running.
+  bool set = false;     // The provider gave one.
+  char text[128] = {};  // The reason, NUL-terminated (truncated).
+};
+DeclineReasonSlot& declineReasonSlot();
 }  // namespace detail
 
 }  // namespace ctsim

@@ -44,7 +44,7 @@ string(REGEX MATCH "data-drawn=\"([0-9]+)\"" _ "${status}")
 set(drawn "${CMAKE_MATCH_1}")
 string(REGEX MATCH "data-errors=\"([0-9]+)\"" _ "${status}")
 set(errors "${CMAKE_MATCH_1}")
-if(NOT charts EQUAL 4 OR NOT drawn EQUAL 4 OR NOT errors EQUAL 0)
+if(NOT charts EQUAL 5 OR NOT drawn EQUAL 5 OR NOT errors EQUAL 0)
   message(FATAL_ERROR "charts ${charts}, drawn ${drawn}, page errors ${errors} "
                       "(status: '${status}'); see ${WORK}/dom.html and chromium.log")
 endif()

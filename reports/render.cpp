@@ -298,6 +298,26 @@ std::string renderMarkdown(const json& r) {
       o += "Errors of " + it.key() + ": " + joinCounts(it.value()) + ".\n\n";
     }
   }
+  if (r.contains("explain") && r["explain"].is_object()) {
+    const json& e = r["explain"];
+    o += fmt("### Why not offloaded\n\n%" PRIu64 " of %" PRIu64 " connections offloaded.\n\n",
+             u64(e, "offloaded"), u64(e, "connections"));
+    o += "| reason | connections | packets | example |\n|---|---|---|---|\n";
+    for (const json& row : e["reasons"]) {
+      o += fmt("| %s | %" PRIu64 " | %" PRIu64 " | `%s` |\n",
+               row["reason"].get<std::string>().c_str(), u64(row, "connections"),
+               u64(row, "packets"), row["example"].get<std::string>().c_str());
+    }
+    o += "\n";
+    if (!e["disagreements"].empty()) {
+      o += "| disagreement | connections | example |\n|---|---|---|\n";
+      for (const json& d : e["disagreements"]) {
+        o += fmt("| %s | %" PRIu64 " | `%s` |\n", d["kind"].get<std::string>().c_str(),
+                 u64(d, "connections"), d["example"].get<std::string>().c_str());
+      }
+      o += "\n";
+    }
+  }
   o += "<details><summary>Details</summary>\n\n";
   o += "| input | records | sha256 |\n|---|---|---|\n";
   for (const json& in : r["inputs"]) {
@@ -366,6 +386,8 @@ pre{background:#f6f6f6;padding:.6em;overflow:auto;white-space:pre-wrap}
 <div class="card"><h3>Occupancy and hit ratio over trace time</h3><div class="chart"><canvas id="chart-occupancy"></canvas></div></div>
 <div class="card"><h3>Packets, connections and offload ops per second of trace time</h3><div class="chart"><canvas id="chart-rates"></canvas></div></div>
 <div class="card"><h3>Failures by cause</h3><div class="chart"><canvas id="chart-failures"></canvas></div></div>
+<div class="card"><h3>Why connections were not offloaded (primary reason)</h3><div class="chart"><canvas id="chart-reasons"></canvas></div></div>
+<div class="card"><h3>Disagreements between hardware and software</h3><div id="disagreements"></div></div>
 </div>
 <p id="ctsim-status"></p>
 <script>
@@ -432,6 +454,32 @@ pre{background:#f6f6f6;padding:.6em;overflow:auto;white-space:pre-wrap}
     data: {labels: labels, datasets: [{label: 'failures', backgroundColor: colors[1], data: values}]},
     options: Object.assign({}, base, {parsing: true, indexAxis: 'y'})
   }));
+  // 5. Primary reasons of the connections not offloaded, and the disagreements as a table.
+  var ex = R.explain || {reasons: [], disagreements: []};
+  var rl = ex.reasons.map(function (r) { return r.reason; });
+  var rv = ex.reasons.map(function (r) { return r.connections; });
+  if (rl.length === 0) { rl.push(R.explain ? 'every connection offloaded' : 'no lifecycles'); rv.push(0); }
+  charts.push(new Chart(document.getElementById('chart-reasons'), {
+    type: 'bar',
+    data: {labels: rl, datasets: [{label: 'connections', backgroundColor: colors[0], data: rv}]},
+    options: Object.assign({}, base, {parsing: true, indexAxis: 'y'})
+  }));
+  var dt = document.getElementById('disagreements');
+  function cell(tag, text) { var c = document.createElement(tag); c.textContent = text; return c; }
+  if (ex.disagreements.length === 0) {
+    dt.appendChild(cell('p', R.explain ? 'none' : 'no lifecycles (replayed with --no-lifecycles)'));
+  } else {
+    var t = document.createElement('table'), h = document.createElement('tr');
+    ['kind', 'connections', 'example', 'meaning'].forEach(function (x) { h.appendChild(cell('th', x)); });
+    t.appendChild(h);
+    ex.disagreements.forEach(function (d) {
+      var tr = document.createElement('tr');
+      [d.kind, String(d.connections), d.example, d.description].forEach(function (x) {
+        tr.appendChild(cell('td', x)); });
+      t.appendChild(tr);
+    });
+    dt.appendChild(t);
+  }
   // Marker for automated checks: charts drawn (non-blank canvas) of charts made.
   var drawn = 0;
   charts.forEach(function (c) {

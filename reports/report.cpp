@@ -349,6 +349,7 @@ json buildReport(const ReportContext& ctx, const std::vector<RunData>& runs) {
   } else {
     j["offload"] = nullptr;
   }
+  if (run.explain.is_object()) j["explain"] = run.explain;
   json metrics = json::object();
   for (const RunData& r : runs) addRunMetrics(metrics, r);
   j["metrics"] = metrics;

@@ -57,6 +57,9 @@ struct RunData {
   bool complete = true;               // false: stopped by a signal.
   std::string interrupted_by;         // "SIGINT" / "SIGTERM" when incomplete.
   std::map<std::string, uint64_t> record_oddities;  // sim/record_oddities.h, by name.
+  // Why connections were (not) offloaded (sim/explain summaryJson()); null when lifecycles
+  // were off. Goes to the report's "explain" section.
+  nlohmann::json explain;
 };
 
 // One capture given to the replay.

@@ -20,10 +20,23 @@ namespace ctsim::emu_hw {
 namespace {
 
 constexpr const char* kKnownOptions =
-    "name, profile, capacity, program_at, can_offload, insert_latency, delete_latency, rate, "
+    "name, profile, capacity, program_at, can_offload, protocols, insert_latency, delete_latency, "
+    "rate, "
     "queue, aging, granularity, mirror, batch, seed, sample_interval, add_fail, add_fail_at, "
     "add_fail_kind, del_fail, del_fail_at, del_fail_kind, upd_fail, upd_fail_at, upd_fail_kind, "
     "add_stuck, add_stuck_at";
+
+// An IP protocol by name or number (0-255); -1 when neither.
+int protocolNumber(std::string_view name) {
+  static constexpr std::pair<const char*, int> kNames[] = {
+      {"tcp", 6}, {"udp", 17}, {"sctp", 132}, {"icmp", 1}, {"icmpv6", 58}};
+  for (const auto& [n, p] : kNames) {
+    if (name == n) return p;
+  }
+  int p = -1;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), p);
+  return ec == std::errc() && end == name.data() + name.size() && p >= 0 && p <= 255 ? p : -1;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
@@ -189,6 +202,22 @@ Status applyOption(Config& c, const std::string& key, std::string_view v,
     return Status(EINVAL, where + ": expected add, est or tcp-est, got '" + std::string(v) + "'");
   }
   if (key == "can_offload") return setBool(c.can_offload);
+  if (key == "protocols") {
+    c.protocols.clear();
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      size_t semi = rest.find(';');
+      std::string_view item = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view() : rest.substr(semi + 1);
+      int proto = protocolNumber(item);
+      if (proto < 0) {
+        return Status(EINVAL, where + ": protocols: expected tcp, udp, sctp, icmp, icmpv6 or a " +
+                                  "number 0-255, got '" + std::string(item) + "'");
+      }
+      c.protocols.push_back(uint8_t(proto));
+    }
+    return Status();
+  }
   if (key == "insert_latency") return setDist(c.insert_latency);
   if (key == "delete_latency") return setDist(c.delete_latency);
   if (key == "rate") {
@@ -277,8 +306,12 @@ std::string Config::describe() const {
   o << "name=" << name;
   if (!profile.empty()) o << " profile=" << profile;
   o << " capacity=" << capacity << " program_at=" << programAtName(program_at)
-    << " can_offload=" << (can_offload ? "true" : "false")
-    << " insert_latency=" << insert_latency.text() << " delete_latency=" << delete_latency.text()
+    << " can_offload=" << (can_offload ? "true" : "false");
+  if (!protocols.empty()) {
+    o << " protocols=";
+    for (size_t i = 0; i < protocols.size(); i++) o << (i ? ";" : "") << int(protocols[i]);
+  }
+  o << " insert_latency=" << insert_latency.text() << " delete_latency=" << delete_latency.text()
     << " rate=" << rate << " queue=" << queue << " aging=" << formatDuration(aging_ns)
     << " granularity=" << formatDuration(granularity_ns)
     << " mirror=" << (mirror ? "true" : "false") << " batch=" << (batch ? "true" : "false")
@@ -421,18 +454,19 @@ void EmuHwProvider::handleLocked(const Event& ev) {
       e.last_used_ns = ev.t_ns;
       stats_.active++;
       count("add_completed");
+      noteLocked(e, EntryEvent::kActive);
       stats_.offload_latency.push_back(FastPathOffloadSample{e.fwd, e.request_ns, e.active_ns});
       if (config_.aging_ns > 0) pushLocked(ev.t_ns + config_.aging_ns, ev.id, EventType::kAge);
       return;
     case EventType::kDelDone:
       count("del_completed");
-      removeLocked(ev.id);
+      removeLocked(ev.id, EntryGone::kDeleted);
       return;
     case EventType::kAge: {
       int64_t deadline = e.last_used_ns + config_.aging_ns;
       if (deadline <= ev.t_ns) {
         count("aged");
-        removeLocked(ev.id);
+        removeLocked(ev.id, EntryGone::kAged);
       } else {
         pushLocked(deadline, ev.id, EventType::kAge);  // Used since: look again later.
       }
@@ -441,10 +475,33 @@ void EmuHwProvider::handleLocked(const Event& ev) {
   }
 }
 
-void EmuHwProvider::removeLocked(uint64_t id) {
+void EmuHwProvider::noteLocked(const Entry& e, EntryEvent ev, EntryGone gone, int error) {
+  if (observer_ == nullptr) return;
+  EntryNote n;
+  n.event = ev;
+  n.gone = gone;
+  n.error = error;
+  n.active = e.active_ns >= 0;
+  n.stuck = e.stuck;
+  n.orphaned = e.orphaned;
+  n.t_ns = ev == EntryEvent::kActive ? e.active_ns : now_ns_;
+  n.hits = e.packets;
+  n.consumed = e.consumed;
+  n.last_hit_ns = e.packets > 0 ? e.last_used_ns : -1;
+  observer_->onEntry(*this, e.owner, e.fwd, n);
+}
+
+bool EmuHwProvider::setObserver(FastPathObserver* observer) {
+  std::lock_guard lock(mu_);
+  observer_ = observer;
+  return true;
+}
+
+void EmuHwProvider::removeLocked(uint64_t id, EntryGone gone) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   const Entry& e = it->second;
+  noteLocked(e, EntryEvent::kRemoved, gone);
   for (const ctsim_conn_key* k : {&e.fwd, &e.rev}) {
     auto ki = keys_.find(pack(*k));
     if (ki != keys_.end() && ki->second == id) keys_.erase(ki);
@@ -563,8 +620,14 @@ void EmuHwProvider::connEstablishedLocked(const ct_offload_ctx& ctx) {
   it->second.deferred = false;
   const ctsim_conn_key& fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
   uint64_t id = 0;
-  if (programLocked(ctx.conn, fwd, *ctsim_conn_key_rev(ctx.conn), &id) != 0) {
+  if (int err = programLocked(ctx.conn, fwd, *ctsim_conn_key_rev(ctx.conn), &id); err != 0) {
     count("est_refused");  // The cause is counted by programLocked; stays in software.
+    if (observer_ != nullptr) {
+      Entry none;
+      none.owner = ctx.conn;
+      none.fwd = fwd;
+      noteLocked(none, EntryEvent::kRefused, EntryGone::kDeleted, err);
+    }
     return;
   }
   it->second.entry = id;
@@ -582,12 +645,17 @@ void EmuHwProvider::connDelLocked(const ct_offload_ctx& ctx) {
   auto ei = entries_.find(id);
   if (ei == entries_.end()) return;  // Never inserted, refused at est, or aged/flushed.
   Entry& e = ei->second;
-  e.owner = nullptr;
+  // Software lets go: the observer learns the entry's state (and counters) at this moment.
+  auto detach = [&] {
+    noteLocked(e, EntryEvent::kDetached);
+    e.owner = nullptr;
+  };
   const int64_t issue = scheduleLocked();
   if (issue < 0) {
     fail("del_busy");
     e.orphaned = true;
     count("orphaned");
+    detach();
     return;
   }
   const uint64_t n = ++del_ops_;
@@ -597,11 +665,13 @@ void EmuHwProvider::connDelLocked(const ct_offload_ctx& ctx) {
       fail("del_permanent");
       e.orphaned = true;
       count("orphaned");
+      detach();
       return;
     }
     fail("del_transient");
     done += config_.delete_latency.draw(rng_latency_);  // Retried once, after the failure.
   }
+  detach();
   e.deleting = true;
   pushLocked(done, id, EventType::kDelDone);
   advanceLocked(now_ns_, false);  // Zero latency: gone at once.
@@ -632,6 +702,9 @@ long long EmuHwProvider::connUpdateLocked(const ct_offload_ctx& ctx) {
 
 void EmuHwProvider::flushLocked() {
   count("flush");
+  if (observer_ != nullptr) {
+    for (const auto& [id, e] : entries_) noteLocked(e, EntryEvent::kRemoved, EntryGone::kFlushed);
+  }
   entries_.clear();
   keys_.clear();
   conns_.clear();
@@ -666,7 +739,40 @@ void EmuHwProvider::connEstablished(const ct_offload_ctx& ctx) {
   connEstablishedLocked(ctx);
 }
 
-bool EmuHwProvider::canOffload(const ct_offload_ctx&) { return config_.can_offload; }
+bool EmuHwProvider::offloadable(const ct_offload_ctx& ctx) const {
+  if (!config_.can_offload) return false;
+  if (config_.protocols.empty()) return true;
+  const ctsim_conn_key* k = ctx.key ? ctx.key : ctsim_conn_key_fwd(ctx.conn);
+  if (std::find(config_.protocols.begin(), config_.protocols.end(), k->proto) !=
+      config_.protocols.end()) {
+    return true;
+  }
+  auto name = [](uint8_t p) {
+    switch (p) {
+      case 1:
+        return std::string("icmp");
+      case 6:
+        return std::string("tcp");
+      case 17:
+        return std::string("udp");
+      case 58:
+        return std::string("icmpv6");
+      case 132:
+        return std::string("sctp");
+      default:
+        return std::to_string(p);
+    }
+  };
+  std::string why = "protocol " + name(k->proto) + " not offloaded (protocols=";
+  for (size_t i = 0; i < config_.protocols.size(); i++) {
+    why += (i ? ";" : "") + name(config_.protocols[i]);
+  }
+  why += ")";
+  ctsim_offload_decline_reason(why.c_str());
+  return false;
+}
+
+bool EmuHwProvider::canOffload(const ct_offload_ctx& ctx) { return offloadable(ctx); }
 
 void EmuHwProvider::flush() {
   std::lock_guard lock(mu_);
@@ -687,7 +793,7 @@ void EmuHwProvider::batchSubmit(ct_offload_op_batch& batch) {
     std::memcpy(&type, &op.type, sizeof type);
     switch (type) {
       case CT_OFFLOAD_OP_ADD:
-        op.error = config_.can_offload ? connAddLocked(op.ctx) : EPERM;
+        op.error = offloadable(op.ctx) ? connAddLocked(op.ctx) : EPERM;
         break;
       case CT_OFFLOAD_OP_DEL:
         connDelLocked(op.ctx);
@@ -697,7 +803,7 @@ void EmuHwProvider::batchSubmit(ct_offload_op_batch& batch) {
         op.error = connUpdateLocked(op.ctx) ? 0 : upd_error;
         break;
       case CT_OFFLOAD_OP_POLICY:
-        op.error = config_.can_offload ? 0 : EPERM;
+        op.error = offloadable(op.ctx) ? 0 : EPERM;
         break;
       case CT_OFFLOAD_OP_FLUSH:
         flushLocked();
@@ -735,7 +841,10 @@ FastPathVerdict EmuHwProvider::process(const ctsim_conn_key& pkt_key, uint32_t b
   e.packets++;
   e.bytes += bytes;
   e.last_used_ns = now_ns_;
-  return countHit(stats_, bytes, pkt_key.proto, tcp_flags, config_.mirror);
+  FastPathVerdict v = countHit(stats_, bytes, pkt_key.proto, tcp_flags, config_.mirror);
+  if (v == FastPathVerdict::kConsumed) e.consumed++;
+  if (e.owner == nullptr) noteLocked(e, EntryEvent::kStrayHit);
+  return v;
 }
 
 FastPathStats EmuHwProvider::stats() const {

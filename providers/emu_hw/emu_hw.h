@@ -13,6 +13,9 @@
 //   program_at=add|est|tcp-est  when to insert: at conn_add (default), at conn_established, or
 //                           TCP at conn_established and other protocols at conn_add
 //   can_offload=BOOL        can_offload's answer (default true)
+//   protocols=LIST          offload only these IP protocols ("tcp;udp", names or numbers,
+//                           ';'-separated; default all); can_offload says no to the others and
+//                           gives the reason through ctsim_offload_decline_reason()
 //   insert_latency=DIST     request -> active (default 0), see Distribution (distribution.h)
 //   delete_latency=DIST     request -> slot freed (default 0)
 //   rate=OPS                insert+delete commands per second, 0 = unlimited (default)
@@ -90,6 +93,7 @@ struct Config {
   uint64_t capacity = 65536;                // Table slots; 0 = unlimited.
   ProgramAt program_at = ProgramAt::kAdd;   // When to insert.
   bool can_offload = true;                  // can_offload's answer.
+  std::vector<uint8_t> protocols;           // Offloaded IP protocols; empty = all.
   Distribution insert_latency;              // Request (after queueing) -> active.
   Distribution delete_latency;              // Request (after queueing) -> slot freed.
   double rate = 0;                          // Commands per second; 0 = unlimited.
@@ -155,6 +159,7 @@ class EmuHwProvider final : public Provider, public FastPath {
   FastPathVerdict process(const ctsim_conn_key& pkt_key, uint32_t bytes,
                           uint8_t tcp_flags) override;
   FastPathStats stats() const override;
+  bool setObserver(FastPathObserver* observer) override;
 
  private:
   // A ctsim_conn_key as 5 words, for hashing and comparison (all bytes significant).
@@ -171,6 +176,7 @@ class EmuHwProvider final : public Provider, public FastPath {
     int64_t active_ns = -1;       // Activation time; -1 while pending.
     int64_t last_used_ns = 0;     // Last hit or activation.
     uint64_t packets = 0;         // Hardware packet counter.
+    uint64_t consumed = 0;        // Of those, hits not sent up to software.
     uint64_t bytes = 0;           // Hardware byte counter.
     bool deleting = false;        // Delete command in flight.
     bool orphaned = false;        // Left behind by a failed or refused delete.
@@ -200,7 +206,10 @@ class EmuHwProvider final : public Provider, public FastPath {
   void advanceLocked(int64_t t_ns, bool start);
   void handleLocked(const Event& ev);
   void sampleLocked(int64_t t_ns);
-  void removeLocked(uint64_t id);
+  void removeLocked(uint64_t id, EntryGone gone);
+  // can_offload's answer for the context (can_offload and protocols options); gives the
+  // decline reason when no.
+  bool offloadable(const ct_offload_ctx& ctx) const;
   void pushLocked(int64_t t_ns, uint64_t id, EventType type);
   // Takes a command slot of the rate limiter: the issue time, or -1 if the queue is full.
   int64_t scheduleLocked();
@@ -217,6 +226,9 @@ class EmuHwProvider final : public Provider, public FastPath {
   long long connUpdateLocked(const ct_offload_ctx& ctx);
   void connEstablishedLocked(const ct_offload_ctx& ctx);
   void flushLocked();
+  // Tells the observer (if any) about entry `e`.
+  void noteLocked(const Entry& e, EntryEvent ev, EntryGone gone = EntryGone::kDeleted,
+                  int error = 0);
   void fail(const char* cause) { stats_.failures[cause]++; }
   void count(const char* what) { stats_.counters[what]++; }
 
@@ -238,7 +250,8 @@ class EmuHwProvider final : public Provider, public FastPath {
   std::unordered_map<const conn*, ConnState> conns_;       // Accepted connections.
   std::unordered_set<PackedKey, KeyHash> refused_;         // Keys refused for good.
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;  // Pending.
-  FastPathStats stats_;  // Counters and series (entries/active kept current).
+  FastPathStats stats_;                   // Counters and series (entries/active kept current).
+  FastPathObserver* observer_ = nullptr;  // Entry events (setObserver), may be null.
 };
 
 }  // namespace ctsim::emu_hw

@@ -13,6 +13,7 @@
 #include "providers/fast_path.h"
 #include "sim/conntrack/registry_hooks.h"
 #include "sim/conntrack/replay.h"
+#include "sim/conntrack/trace_test_util.h"
 #include "sim/packet_builder.h"
 #include "sim/pcap_writer.h"
 
@@ -22,26 +23,12 @@ namespace {
 constexpr int64_t kMs = 1000000;
 constexpr int64_t kT0 = int64_t(1700000000) * 1000 * kMs;
 
-struct Rec {
-  int64_t ns;                  // capture time.
-  std::vector<uint8_t> frame;  // Ethernet frame.
-};
+using Rec = testing::TimedFrame;
+using testing::writeTrace;
 
-// A UDP datagram between 10.0.0.1:`sport` and 10.0.0.2:53 (`reply`: the other way).
+// A UDP datagram of flow `sport` (see trace_test_util.h).
 std::vector<uint8_t> udp(uint16_t sport, bool reply = false) {
-  PacketBuilder b;
-  reply ? b.ipv4("10.0.0.2", "10.0.0.1").udp(53, sport)
-        : b.ipv4("10.0.0.1", "10.0.0.2").udp(sport, 53);
-  return b.payload(30).build();
-}
-
-std::string writeTrace(const std::string& name, const std::vector<Rec>& recs) {
-  std::string path = (std::filesystem::path(::testing::TempDir()) / (name + ".pcap")).string();
-  auto w = PcapWriter::create(path, kLinkEthernet);
-  EXPECT_TRUE(w.ok());
-  for (const Rec& r : recs) w.value()->write(r.ns, r.frame.data(), uint32_t(r.frame.size()));
-  EXPECT_TRUE(w.value()->close().ok());
-  return path;
+  return testing::udpFlow(sport, reply);
 }
 
 // One replay through a registry holding the given built-in providers.

@@ -46,16 +46,21 @@ class Replayer::Observer final : public OffloadHooks {
     ++r_.sum_.created[protoName(conn.key().af, conn.key().proto)][connStateName(conn.ext.state)];
     TimelineBucket& b = r_.bucketAt(r_.cur_ns_);
     ++b.conns_created;
+    LifecycleRecorder* lc = r_.lifecycles_.get();
+    if (lc) lc->onCreated(conn, meta.packet);
     if (ReplayHooks* h = r_.options_.hooks) {
       ++r_.sum_.hook_calls["conn_add"];
       ++b.hook_ops;
+      if (lc) lc->beforeHook(conn);
       h->onConnAdd(conn, meta);
+      if (lc) lc->afterHook(conn);
     }
   }
   void onEstablished(Conn& conn, const PacketMeta& meta) override {
     if (ReplayHooks* h = r_.options_.hooks) {
       ++r_.sum_.hook_calls["conn_established"];
       ++r_.bucketAt(r_.cur_ns_).hook_ops;
+      if (r_.lifecycles_) r_.lifecycles_->onEstablished(conn);
       h->onEstablished(conn, meta);
     }
   }
@@ -64,17 +69,23 @@ class Replayer::Observer final : public OffloadHooks {
                      [connStateName(conn.ext.state)];
     TimelineBucket& b = r_.bucketAt(r_.cur_ns_);
     ++b.conns_removed;
+    LifecycleRecorder* lc = r_.lifecycles_.get();
     if (ReplayHooks* h = r_.options_.hooks) {
       ++r_.sum_.hook_calls["conn_del"];
       ++b.hook_ops;
+      if (lc) lc->beforeHook(conn);
       h->onDelete(conn, reason);
+      if (lc) lc->afterHook(conn);
     }
+    if (lc) lc->onDeleted(conn, reason);
   }
   void onUpdateBatch(std::span<Conn* const> conns, std::span<int64_t> last_used) override {
     if (ReplayHooks* h = r_.options_.hooks) {
       r_.sum_.hook_calls["conn_update"] += conns.size();
       r_.bucketAt(r_.cur_ns_).hook_ops += conns.size();
+      if (r_.lifecycles_) r_.lifecycles_->beforeUpdates(conns);
       h->onUpdateBatch(conns, last_used);
+      if (r_.lifecycles_) r_.lifecycles_->onUpdates(conns, last_used, r_.now_);
     }
   }
 
@@ -169,11 +180,14 @@ std::string protoName(uint8_t af, uint8_t proto) {
 Replayer::Replayer(ReplayOptions options)
     : options_(std::move(options)),
       observer_(std::make_unique<Observer>(*this)),
+      lifecycles_(options_.lifecycles ? std::make_unique<LifecycleRecorder>() : nullptr),
       engine_(options_.engine) {
   engine_.setHooks(observer_.get());
 }
 
-Replayer::~Replayer() = default;
+Replayer::~Replayer() {
+  if (lifecycles_) lifecycles_->detach();
+}
 
 TimelineBucket& Replayer::bucketAt(int64_t t_ns) {
   ReplaySummary& s = sum_;
@@ -256,6 +270,7 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   // Fast paths first learn the time (completions, hardware aging), so that a sweep's
   // conn_update sees the hardware as it is at `now`.
   for (FastPath* fp : options_.fast_paths) fp->setNow(now_ns);
+  if (lifecycles_) lifecycles_->onPacketStart(now_ns);
   if (options_.hooks != nullptr) options_.hooks->onPacketStart(rec.index, now);
   if (options_.clock == ClockMode::kTrace && !options_.external_sweeps) engine_.maybeSweep(now);
   PacketInfo pi = parsePacket(rec.linktype, rec.data, rec.caplen, rec.wirelen);
@@ -290,6 +305,17 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   if (v.state & kCsInvalid) ++invalid_counts_[size_t(v.invalid)];
   if (v.created && v.conn != nullptr && !options_.fast_paths.empty()) {
     first_packet_ns_[v.conn->key()] = rec.ts_ns;
+  }
+  if (lifecycles_ && !v.held) {
+    if (v.conn != nullptr && !(v.state & kCsRelated)) {
+      lifecycles_->onSoftwarePacket(v, nullptr, options_.commit, rec.index);
+    } else {
+      // Rare: a packet without a connection of its own; its key names the flow.
+      NetView nv = netView(rec.linktype, rec.data, rec.caplen);
+      CtPacket pkt;
+      bool have = nv.has_l3 && extractCtPacket(nv.version, nv.l3, nv.l3_size, zone, &pkt);
+      lifecycles_->onSoftwarePacket(v, have ? &pkt.key : nullptr, options_.commit, rec.index);
+    }
   }
   if (v.held) ++sum.held_fragments;
   if (v.reassembled) ++sum.reassembled;
@@ -343,6 +369,7 @@ ReplaySummary Replayer::finish(const TraceEnd& end) {
   sum.engine = engine_.stats();
   sum.ipf = engine_.ipf().stats();
   if (options_.hooks != nullptr) options_.hooks->onTraceEnd();
+  if (lifecycles_) lifecycles_->onTraceEnd();
   if (options_.flush_at_end) sum.flushed_at_end = engine_.flushAll();
   return sum;
 }

@@ -22,6 +22,7 @@
 
 #include "providers/fast_path.h"
 #include "sim/conntrack/conntrack.h"
+#include "sim/conntrack/lifecycle.h"
 #include "sim/packet.h"
 #include "sim/status.h"
 #include "sim/trace_reader.h"
@@ -81,6 +82,9 @@ struct ReplayOptions {
   // Sweeps are driven from outside through Replayer::sweepAt() (sharded replay: one schedule for
   // every shard) instead of by this replay's own packets.
   bool external_sweeps = false;
+  // Keep every connection's lifecycle (sim/conntrack/lifecycle.h): on by default, it costs one
+  // fixed-size record per connection and a counter increment per packet.
+  bool lifecycles = true;
   // Timeline: counters per bucket of trace time (see ReplaySummary::timeline). The bucket width
   // starts here and doubles (merging pairs) whenever more than timeline_max_buckets are needed.
   int64_t timeline_initial_ns = 1000000;  // 1 ms.
@@ -171,6 +175,9 @@ class Replayer {
   // A sweep pass for ReplayOptions::external_sweeps at the clock of a record of capture time
   // `ts_ns`, attributed to record `packet` (as the sweep a replay runs before that record).
   void sweepAt(uint64_t packet, int64_t ts_ns);
+  // The lifecycles of this replay (nullptr when ReplayOptions::lifecycles is off). Attach the
+  // registry to it before run()/begin() to follow provider answers and fast-path entries.
+  LifecycleRecorder* lifecycles() { return lifecycles_.get(); }
 
   // With fast paths: the capture time (ns) of the packet that created the connection whose
   // forward key is `key`, for offload latency (first packet -> entry active).
@@ -182,6 +189,7 @@ class Replayer {
 
   ReplayOptions options_;
   std::unique_ptr<Observer> observer_;
+  std::unique_ptr<LifecycleRecorder> lifecycles_;  // when options_.lifecycles.
   Conntrack engine_;
   int64_t cur_ns_ = 0;  // the current record's capture time (timeline attribution).
   // With fast paths only: first-packet time of each connection created, by forward key.

@@ -277,6 +277,22 @@ odp_port_t ctsim_netdev_port(const struct netdev* netdev);
  * engine; 0 when no clock is set.  Providers must use it instead of the wall clock. */
 long long ctsim_now_ms(void);
 
+/* ---- Optional extension: why a provider declined ----------------------------------------
+ *
+ * A provider may say why it declined a connection: from inside its can_offload (returning false)
+ * or conn_add (returning an error), it calls ctsim_offload_decline_reason() with a short
+ * human-readable text, e.g. "ICMP is not offloaded by this NIC" or "flow table full (4096)".
+ * The host copies the text (at most 127 bytes) during the call and attributes it to the calling
+ * provider and the context's connection; ctsim shows it in its explanations (`ctsim replay
+ * --explain`, `--explain-conn`, `--lifecycles`).  A call at any other time, or with NULL, does
+ * nothing; the last call during one callback wins.  It changes no result: can_offload and
+ * conn_add still decide.  Optional and backward compatible: the ABI version stays 1, providers
+ * that never call it are unaffected, and a plug-in that must also load into a host without the
+ * symbol can declare it weak and test it for NULL before calling.  A header that has it defines
+ * CTSIM_HAVE_DECLINE_REASON. */
+#define CTSIM_HAVE_DECLINE_REASON 1
+void ctsim_offload_decline_reason(const char* reason);
+
 /* ---- Plug-in entry points (exported by a plug-in .so, called by the loader) ----------------- */
 
 /* Plug-in entry points keep default visibility even when built with -fvisibility=hidden. */
