@@ -36,7 +36,7 @@ corpus="${CTSIM_CORPUS:-$here/../shared/traces}"
 corpus_runs="${CTSIM_BENCH_CORPUS_RUNS:-3}"
 threshold="${CTSIM_BENCH_THRESHOLD:-10%}"
 
-for b in parser engine registry providers replay memory; do
+for b in parser engine registry providers replay memory hash; do
   [ -x "$build/bench/ctsim_bench_$b" ] || { echo "bench: $build/bench/ctsim_bench_$b missing (libbenchmark-dev?)" >&2; exit 2; }
 done
 [ -x "$ctsim" ] || { echo "bench: $ctsim missing" >&2; exit 2; }
@@ -50,7 +50,7 @@ echo "   note: $CTSIM_BENCH_NOTE"
 
 start=$(date +%s)
 results=()
-for b in parser engine registry providers replay memory; do
+for b in parser engine registry providers replay memory hash; do
   echo "== ctsim_bench_$b"
   "$build/bench/ctsim_bench_$b" --benchmark_out="$out/$b.json" --benchmark_out_format=json \
     --benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true \
