@@ -28,6 +28,22 @@ void explainBeforeRun(ct::Replayer& replayer, Registry* registry) {
   }
 }
 
+uint64_t explainPacketNumber(const ExplainArgs& args) {
+  if (args.conn.empty()) return 0;
+  auto q = explain::parseConnQuery(args.conn);
+  return q.ok() ? q.value().packet : 0;
+}
+
+void explainSeePacket(const ExplainArgs& args, ct::Replayer& replayer, uint64_t wanted,
+                      const TraceRecord& rec, const ct::Verdict& v) {
+  if (wanted == 0 || rec.index != wanted || v.conn == nullptr) return;
+  const ct::LifecycleRecorder* lc = replayer.lifecycles();
+  if (lc == nullptr) return;
+  if (const ct::Lifecycle* l = lc->lifecycleOf(*v.conn)) {
+    args.packet_conn = l - lc->conns().data();
+  }
+}
+
 Result<nlohmann::json> explainAfterRun(const ExplainArgs& args, ct::Replayer& replayer) {
   ct::LifecycleRecorder* rec = replayer.lifecycles();
   if (rec == nullptr) return nlohmann::json(nullptr);
@@ -38,7 +54,12 @@ Result<nlohmann::json> explainAfterRun(const ExplainArgs& args, ct::Replayer& re
   if (!args.conn.empty()) {
     auto q = explain::parseConnQuery(args.conn);
     if (!q.ok()) return Status(q.status().code(), "--explain-conn: " + q.status().message());
-    auto found = explain::find(*rec, q.value());
+    std::optional<nlohmann::json> found;
+    if (args.packet_conn >= 0 && size_t(args.packet_conn) < rec->conns().size()) {
+      found = explain::lifecycleJson(*rec, rec->conns()[size_t(args.packet_conn)]);
+    } else {
+      found = explain::find(*rec, q.value());
+    }
     args.output =
         found ? explain::renderTimeline(*found) : "no connection matches '" + args.conn + "'\n";
   }

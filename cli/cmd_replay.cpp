@@ -380,11 +380,15 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
     opt.fast_paths = fastPathsOf(*registry);
   }
 
+  opt.lifecycles = !a.explain.off;
+  ct::Replayer replayer(opt);
   bool emit_ct_state = emit && a.emit == "ct-state";
   std::string line;
   uint64_t offloaded = 0;
+  const uint64_t explain_packet = explainPacketNumber(a.explain);
   auto on_packet = [&](const TraceRecord& rec, const ct::Verdict& v) {
     if (v.fast_path) ++offloaded;
+    if (explain_packet != 0) explainSeePacket(a.explain, replayer, explain_packet, rec, v);
     if (emit_ct_state) {
       line = std::to_string(rec.index);
       line += ": ";
@@ -395,8 +399,6 @@ Result<reports::RunData> runOnce(const ReplayArgs& a, const Setup& setup, bool e
       writeOut(hooks_writer.packetLine(rec.index, v.state) + "\n");
     }
   };
-  opt.lifecycles = !a.explain.off;
-  ct::Replayer replayer(opt);
   RecordOddities oddities;  // counted into the report (traces/hostile.md).
   explainBeforeRun(replayer, registry.get());
   auto wall0 = std::chrono::steady_clock::now();

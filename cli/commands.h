@@ -49,6 +49,9 @@ struct ExplainArgs {
   std::string lifecycles;      // --lifecycles FILE.jsonl: one JSON line per connection.
   bool off = false;            // --no-lifecycles: keep none (no explanation at all).
   mutable std::string output;  // what the run printed for --explain-conn (set by the run).
+  // --explain-conn N: the connection packet N belonged to (set by the run when packet N went to
+  // software and matched a connection; otherwise the connection packet N created is looked up).
+  mutable int64_t packet_conn = -1;  // its index in the replay's lifecycles, or -1.
 };
 void addExplainOptions(CLI::App& cmd, ExplainArgs& args);
 

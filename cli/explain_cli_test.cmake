@@ -71,4 +71,21 @@ execute_process(COMMAND ${CTSIM} report validate ${WORK}/report.json
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the report with explanations does not validate:\n${v}${err}")
 endif()
-message(STATUS "${n_reasons} reasons for ${not_offloaded} connections; timeline of ${example}")
+# `--explain-conn N` for a packet that did not create its connection (a reply of an established
+# one) prints the timeline of the connection it belongs to, created by an earlier packet.
+execute_process(COMMAND ${CTSIM} replay ${TRACE} ${PROVIDERS} -q --no-summary --emit ct-state
+                OUTPUT_VARIABLE states)
+string(REGEX MATCH "\n([0-9]+): est[|]rpl[|]trk\n" m "${states}")
+set(reply "${CMAKE_MATCH_1}")
+if("${reply}" STREQUAL "")
+  message(FATAL_ERROR "no est|rpl|trk packet in ${TRACE}")
+endif()
+execute_process(COMMAND ${CTSIM} replay ${TRACE} ${PROVIDERS} -q --no-summary
+                        --explain-conn ${reply}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE by_packet ERROR_VARIABLE err)
+string(REGEX MATCH "packet ([0-9]+): connection created" m "${by_packet}")
+if(NOT rc EQUAL 0 OR "${CMAKE_MATCH_1}" STREQUAL "" OR NOT CMAKE_MATCH_1 LESS reply)
+  message(FATAL_ERROR "--explain-conn ${reply} (a reply packet): exit ${rc}\n${by_packet}${err}")
+endif()
+message(STATUS "${n_reasons} reasons for ${not_offloaded} connections; timeline of ${example}; "
+               "packet ${reply} belongs to the connection packet ${CMAKE_MATCH_1} created")

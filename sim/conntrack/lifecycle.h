@@ -162,6 +162,11 @@ class LifecycleRecorder final : public CallObserver, public FastPathObserver {
 
   // ---- Results ----
   const std::vector<Lifecycle>& conns() const { return conns_; }
+  // The record of a live connection of the replay (nullptr when it has none).
+  const Lifecycle* lifecycleOf(const Conn& c) const {
+    uint32_t i = indexOf(c);
+    return i == kNoIndex ? nullptr : &conns_[i];
+  }
   const std::vector<Lifecycle>& flows() const { return flows_; }  // connection-less.
   const std::vector<UpdateEvent>& updates() const { return updates_; }
   const std::vector<std::string>& providerNames() const { return provider_names_; }
