@@ -320,7 +320,7 @@ void ShardedReplayer::begin(PacketFn on_packet) {
   workers_.clear();
   on_packet_ = std::move(on_packet);
   for (auto& r : replayers_) r->begin();
-  for (size_t i = 1; i < replayers_.size(); ++i) {
+  for (size_t i = 0; i < replayers_.size(); ++i) {
     workers_.push_back(std::make_unique<Worker>(*replayers_[i], uint32_t(i), &on_packet_));
   }
   next_sweep_ms_ = INT64_MIN;
@@ -330,7 +330,6 @@ void ShardedReplayer::begin(PacketFn on_packet) {
 }
 
 void ShardedReplayer::dispatchSweep(uint64_t packet, int64_t ts_ns) {
-  replayers_[0]->sweepAt(packet, ts_ns);
   for (auto& w : workers_) w->control(Batch::Kind::kSweep, packet, ts_ns);
 }
 
@@ -339,7 +338,6 @@ void ShardedReplayer::process(const TraceRecord& rec) {
     // Every shard's clock starts at the stream's first packet (the frozen clock's origin).
     any_ = true;
     first_ns_ = rec.ts_ns;
-    replayers_[0]->observeTime(rec.ts_ns);
     for (auto& w : workers_) w->control(Batch::Kind::kObserve, rec.index, rec.ts_ns);
   }
   last_ns_ = rec.ts_ns;
@@ -354,21 +352,11 @@ void ShardedReplayer::process(const TraceRecord& rec) {
       next_sweep_ms_ = now + sweep_interval_ms_;
     }
   }
-  uint32_t s = shardOf(rec.linktype, rec.data, rec.caplen, uint32_t(replayers_.size()));
-  if (s == 0) {
-    if (on_packet_) {
-      replayers_[0]->process(
-          rec, [this](const TraceRecord& r, const Verdict& v) { on_packet_(0, r, v); });
-    } else {
-      replayers_[0]->process(rec);
-    }
-  } else {
-    workers_[s - 1]->packet(rec);
-  }
+  workers_[shardOf(rec.linktype, rec.data, rec.caplen, uint32_t(workers_.size()))]->packet(rec);
 }
 
 uint64_t ShardedReplayer::connsCreated() const {
-  uint64_t n = replayers_[0]->engine().stats().conns_created;
+  uint64_t n = 0;
   for (const auto& w : workers_) n += w->connsCreated();
   return n;
 }
@@ -376,7 +364,6 @@ uint64_t ShardedReplayer::connsCreated() const {
 ReplaySummary ShardedReplayer::finish(const TraceEnd& end) {
   // Every shard judges the end at the stream's last packet.
   if (any_) {
-    replayers_[0]->observeTime(last_ns_);
     for (auto& w : workers_) w->control(Batch::Kind::kObserve, last_index_, last_ns_);
   }
   for (auto& w : workers_) w->close();
