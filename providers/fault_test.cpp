@@ -273,5 +273,20 @@ TEST(ProviderFaults, WatchdogQuietForReturningCalls) {
   EXPECT_EQ(r.providers()[0].fault.kind, FaultKind::kNone);
 }
 
+// Calls made before the watchdog is armed (init at registration, earlier dispatch) count as
+// returned: an idle provider is not reported after arming (the limit passes 10 times over).
+TEST(ProviderFaults, WatchdogQuietWhenIdleAfterEarlierCalls) {
+  CallLog log;
+  Registry r(Profile::kStrict);
+  HangSeen seen;
+  testing::addFake(r, "idle", &log);
+  driveConnections(r, 10);
+  r.setWatchdog(20, &onHang, &seen);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  r.setWatchdog(0, nullptr, nullptr);
+  EXPECT_TRUE(seen.provider.empty()) << seen.provider;
+  EXPECT_EQ(r.providers()[0].fault.kind, FaultKind::kNone);
+}
+
 }  // namespace
 }  // namespace ctsim

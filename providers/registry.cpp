@@ -625,16 +625,15 @@ auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(
     return std::nullopt;
   }
   const int slot = CounterSlots::mine();
-  // With a watchdog, completion is counted after the timing scope, on every way out.
+  // Completion is counted for the watchdog after the timing scope, on every way out (always:
+  // calls made before the watchdog is armed, such as init, must be seen to have returned). The
+  // callback name, shared by all threads, is only kept while a watchdog may report it.
   struct Done {
     Entry& e;
     int slot;
-    bool on;
-    ~Done() {
-      if (on) bump(e.slots[slot].done, slot, std::memory_order_release);
-    }
-  } done{e, slot, watchdog_ms_ > 0};
-  if (done.on) e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
+    ~Done() { bump(e.slots[slot].done, slot, std::memory_order_release); }
+  } done{e, slot};
+  if (watchdog_ms_ > 0) e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
   TimedCall timed(e, c, timing_, slot);
   try {
     auto result = fn();
