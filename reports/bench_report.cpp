@@ -5,33 +5,19 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <map>
 #include <regex>
 #include <set>
 #include <string>
 
+#include "reports/report.h"
+
 namespace ctsim::reports {
 
 using nlohmann::json;
 
 namespace {
-
-// printf into a std::string (vsnprintf, as render.cpp's helper).
-__attribute__((format(printf, 1, 2))) std::string fmt(const char* f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  va_list again;
-  va_copy(again, ap);
-  int n = std::vsnprintf(nullptr, 0, f, ap);
-  va_end(ap);
-  std::string s(n > 0 ? size_t(n) + 1 : 1, '\0');
-  if (n > 0) std::vsnprintf(s.data(), s.size(), f, again);
-  va_end(again);
-  s.resize(n > 0 ? size_t(n) : 0);
-  return s;
-}
 
 std::string str(const json& j, const char* key, const std::string& fallback = "") {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
@@ -74,29 +60,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-std::string htmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 // `|` inside a Markdown table cell.

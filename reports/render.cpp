@@ -15,22 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-// printf into a std::string (vsnprintf: GCC's -Wformat-truncation cannot see through it, and
-// reported false truncations on the templated two-pass snprintf at -O2).
-__attribute__((format(printf, 1, 2))) std::string fmt(const char* f, ...) {
-  va_list ap;
-  va_start(ap, f);
-  va_list again;
-  va_copy(again, ap);
-  int n = std::vsnprintf(nullptr, 0, f, ap);
-  va_end(ap);
-  std::string s(n > 0 ? size_t(n) + 1 : 1, '\0');
-  if (n > 0) std::vsnprintf(s.data(), s.size(), f, again);
-  va_end(again);
-  s.resize(n > 0 ? size_t(n) : 0);
-  return s;
-}
-
 uint64_t u64(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<uint64_t>() : 0;
 }
@@ -66,29 +50,6 @@ std::string scriptSafe(std::string s) {
       ++i;
     } else {
       out += s[i];
-    }
-  }
-  return out;
-}
-
-std::string htmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
     }
   }
   return out;
@@ -132,6 +93,44 @@ std::string providerTroubleLine(const json& p, const char* indent) {
 }
 
 }  // namespace
+
+// See report.h.
+std::string fmt(const char* f, ...) {
+  va_list ap;
+  va_start(ap, f);
+  va_list again;
+  va_copy(again, ap);
+  int n = std::vsnprintf(nullptr, 0, f, ap);
+  va_end(ap);
+  std::string s(n > 0 ? size_t(n) + 1 : 1, '\0');
+  if (n > 0) std::vsnprintf(s.data(), s.size(), f, again);
+  va_end(again);
+  s.resize(n > 0 ? size_t(n) : 0);
+  return s;
+}
+
+std::string htmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::string renderText(const json& r) {
   std::string o;

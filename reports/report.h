@@ -87,6 +87,11 @@ std::string renderText(const nlohmann::json& report);
 std::string renderMarkdown(const nlohmann::json& report);
 // The HTML page with `chart_js` (the Chart.js UMD bundle's text) inlined.
 std::string renderHtml(const nlohmann::json& report, const std::string& chart_js);
+// printf into a std::string, any length (vsnprintf: GCC's -Wformat-truncation cannot see through
+// it, and reported false truncations on a templated two-pass snprintf at -O2).
+__attribute__((format(printf, 1, 2))) std::string fmt(const char* f, ...);
+// `s` with <, >, & and " as HTML entities (text and attribute values of the HTML renderers).
+std::string htmlEscape(const std::string& s);
 // Where Chart.js is read from: $CTSIM_CHART_JS, else Debian's libjs-chart.js file.
 std::string chartJsPath();
 Result<std::string> readFile(const std::string& path);

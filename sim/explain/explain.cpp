@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -20,6 +19,7 @@ using json = nlohmann::json;
 using ct::Lifecycle;
 using ct::LifecycleRecorder;
 using ct::ProviderPart;
+using reports::fmt;
 
 struct ReasonText {
   const char* name;
@@ -48,15 +48,6 @@ constexpr ReasonText kDisagreements[kDisagreementCount] = {
     {"stale_kept_alive", "conn_update answers older than the timeout kept the connection alive"},
     {"hit_after_delete", "packets hit the hardware entry after software deleted the connection"},
 };
-
-__attribute__((format(printf, 1, 2))) std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 bool has(const ProviderPart& p, uint16_t flag) { return (p.flags & flag) != 0; }
 
