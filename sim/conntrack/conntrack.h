@@ -218,8 +218,6 @@ class Conntrack {
   Conn* lookup(const ConnKey& key, int64_t now, bool* reply = nullptr);
   // Connections in the table (expired ones included, as OVS counts them).
   size_t connCount() const { return n_conn_; }
-  // Bytes of the key index (8 per slot; two keys per connection at a load of 3/8 to 3/4).
-  size_t indexBytes() const { return table_.bytes(); }
   size_t zoneConnCount(uint16_t zone) const;
   // Every connection in the table, in no particular order.
   std::vector<const Conn*> connections() const;

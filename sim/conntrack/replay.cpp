@@ -264,7 +264,6 @@ void Replayer::process(const TraceRecord& rec, const PacketFn& on_packet) {
   ReplaySummary& sum = sum_;
   int64_t now_ns = observeTime(rec.ts_ns);
   int64_t now = now_;
-  cur_ns_ = rec.ts_ns;
   if (sum_.packets == 0) sum_.first_ns = rec.ts_ns;
   sum_.last_ns = rec.ts_ns;
   // Fast paths first learn the time (completions, hardware aging), so that a sweep's
@@ -339,7 +338,6 @@ int64_t Replayer::observeTime(int64_t ts_ns) {
 
 void Replayer::sweepAt(uint64_t packet, int64_t ts_ns) {
   observeTime(ts_ns);
-  cur_ns_ = ts_ns;
   if (options_.hooks != nullptr) options_.hooks->onPacketStart(packet, now_);
   engine_.sweep(now_);
 }

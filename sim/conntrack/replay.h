@@ -170,7 +170,8 @@ class Replayer {
   ReplaySummary finish(const TraceEnd& end);
 
   // The clock as a record of capture time `ts_ns` would set it, without a packet (sharded
-  // replay: every shard's clock follows the whole stream). Returns the fast paths' ns time.
+  // replay: every shard's clock follows the whole stream), the time later events are counted
+  // at in the timeline included. Returns the fast paths' ns time.
   int64_t observeTime(int64_t ts_ns);
   // A sweep pass for ReplayOptions::external_sweeps at the clock of a record of capture time
   // `ts_ns`, attributed to record `packet` (as the sweep a replay runs before that record).

@@ -325,7 +325,7 @@ void ShardedReplayer::begin(PacketFn on_packet) {
   }
   next_sweep_ms_ = INT64_MIN;
   any_ = false;
-  first_ns_ = last_ns_ = 0;
+  last_ns_ = 0;
   last_index_ = 0;
 }
 
@@ -337,7 +337,6 @@ void ShardedReplayer::process(const TraceRecord& rec) {
   if (!any_) {
     // Every shard's clock starts at the stream's first packet (the frozen clock's origin).
     any_ = true;
-    first_ns_ = rec.ts_ns;
     for (auto& w : workers_) w->control(Batch::Kind::kObserve, rec.index, rec.ts_ns);
   }
   last_ns_ = rec.ts_ns;

@@ -77,7 +77,7 @@ class ShardedReplayer {
   int64_t sweep_interval_ms_ = 0;
   int64_t next_sweep_ms_ = INT64_MIN;
   bool any_ = false;
-  int64_t first_ns_ = 0, last_ns_ = 0;
+  int64_t last_ns_ = 0;  // the latest record's capture time.
   uint64_t last_index_ = 0;
 };
 
