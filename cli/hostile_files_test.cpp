@@ -226,13 +226,14 @@ TEST_F(HostileFiles, HugeCapturedLength) {
 }
 
 // A captured length above the snap length (but within libpcap's limit) is accepted as libpcap
-// does and replayed whole; the bytes above the snap length are not dropped.
+// does (its first snap-length bytes: headers complete, payload cut) and counted.
 TEST_F(HostileFiles, CapturedLengthAboveSnapLength) {
   Bytes big = udpFrame(1001);
   big.resize(big.size() + 100, 0);  // Trailing bytes after the UDP datagram.
   json r = expectReplayed("snap.pcap", pcap({{kT0, udpFrame(1000)}, {kT0 + 1, big}}, 64));
   EXPECT_EQ(r["records"].get<uint64_t>(), 2u);
   EXPECT_EQ(r["engine"]["created"].get<uint64_t>(), 2u);
+  EXPECT_EQ(oddity(r, "caplen_above_snaplen"), 1u);  // the 100-byte record, not the 54-byte one.
 }
 
 // Zero-length records are replayed and counted: zero_length 2, parser outcome truncated 2.
@@ -290,13 +291,16 @@ TEST_F(HostileFiles, UnknownLinkType) {
 }
 
 // A pcapng block of an unknown type between two packets is skipped (as the pcapng format
-// requires of readers); both packets are replayed.
+// requires of readers) and counted; both packets are replayed. A custom block (0x0BAD, a type
+// of the format) is skipped without being counted.
 TEST_F(HostileFiles, PcapngUnknownBlock) {
   Bytes b = cat({sectionHeader(), interfaceDescription(), enhancedPacket(kT0, udpFrame(1000)),
-                 block(0x0BAD, Bytes(8, 0xab)), enhancedPacket(kT0 + 1, udpFrame(1001))});
+                 block(0x0BAD, Bytes(8, 0xab)), block(0x7777, Bytes(8, 0xcd)),
+                 enhancedPacket(kT0 + 1, udpFrame(1001))});
   json r = expectReplayed("unknown-block.pcapng", b);
   EXPECT_EQ(r["records"].get<uint64_t>(), 2u);
   EXPECT_FALSE(r.contains("trace_error"));
+  EXPECT_EQ(oddity(r, "pcapng_unknown_block"), 1u);
 }
 
 // A pcapng block claiming 1 GiB stops the trace at that record with the size in the reason.

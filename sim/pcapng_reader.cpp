@@ -11,8 +11,14 @@ constexpr uint32_t kShb = 0x0a0d0d0a;
 constexpr uint32_t kIdb = 1;
 constexpr uint32_t kOpb = 2;  // obsolete packet block.
 constexpr uint32_t kSpb = 3;
+constexpr uint32_t kNrb = 4;  // name resolution.
+constexpr uint32_t kIsb = 5;  // interface statistics.
 constexpr uint32_t kEpb = 6;
-constexpr uint32_t kMaxBlock = 16u << 20;  // larger blocks are treated as damage.
+constexpr uint32_t kSje = 9;                // systemd journal export.
+constexpr uint32_t kDsb = 10;               // decryption secrets.
+constexpr uint32_t kCustom = 0xbad;         // custom block, may be copied.
+constexpr uint32_t kCustomNc = 0x40000bad;  // custom block, not to be copied.
+constexpr uint32_t kMaxBlock = 16u << 20;   // larger blocks are treated as damage.
 
 }  // namespace
 
@@ -30,7 +36,27 @@ uint16_t PcapngReader::u16(const uint8_t* p) const {
   return swapped_ ? uint16_t((p[0] << 8) | p[1]) : uint16_t(p[0] | (p[1] << 8));
 }
 
-bool PcapngReader::readBlock(uint32_t& type, std::vector<uint8_t>& body, bool& eof) {
+bool PcapngReader::isKnownBlockType(uint32_t type) {
+  switch (type) {
+    case kShb:
+    case kIdb:
+    case kOpb:
+    case kSpb:
+    case kNrb:
+    case kIsb:
+    case kEpb:
+    case kSje:
+    case kDsb:
+    case kCustom:
+    case kCustomNc:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool PcapngReader::readBlock(uint32_t& type, std::vector<uint8_t>& body, bool& eof,
+                             bool skip_body) {
   uint8_t hdr[8];
   size_t n = std::fread(hdr, 1, 8, f_);
   eof = n == 0;
@@ -71,6 +97,10 @@ bool PcapngReader::readBlock(uint32_t& type, std::vector<uint8_t>& body, bool& e
   if (len < 12 || len % 4 != 0 || len > kMaxBlock) {
     error_ = "block with impossible length " + std::to_string(len);
     return false;
+  }
+  if (skip_body && type != kIdb) {  // body and trailer; a cut file is the real read's business.
+    body.clear();
+    return std::fseek(f_, long(len - 8), SEEK_CUR) == 0;
   }
   body.resize(len - 12);
   uint8_t trailer[4];
@@ -163,24 +193,27 @@ int PcapngReader::next(Record& rec) {
     rec.caplen = caplen;
     rec.wirelen = wirelen;
     rec.linktype = itf.linktype;
+    rec.snaplen = itf.snaplen;
     rec.data = b + hdr;
     return 1;
   }
 }
 
 Status PcapngReader::scanInterfaces(const std::string& path, bool& mixed, uint32_t& first_linktype,
-                                    uint32_t& first_snaplen) {
+                                    uint32_t& first_snaplen, uint32_t* unknown_blocks) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return Status(errno, "cannot open");
   PcapngReader r(f);
   mixed = false;
+  if (unknown_blocks != nullptr) *unknown_blocks = 0;
   bool have_first = false;
   std::vector<uint8_t> body;
   for (;;) {
     uint32_t type;
     bool eof;
-    if (!r.readBlock(type, body, eof)) break;  // damage is reported by the real read.
-    if (type != kIdb || body.size() < 8) continue;
+    if (!r.readBlock(type, body, eof, true)) break;  // damage is reported by the real read.
+    if (unknown_blocks != nullptr && !isKnownBlockType(type)) ++*unknown_blocks;
+    if (type != kIdb || body.size() < 8 || mixed) continue;
     uint32_t lt = r.u16(body.data()), snap = r.u32(body.data() + 4);
     if (!have_first) {
       first_linktype = lt;
@@ -188,7 +221,7 @@ Status PcapngReader::scanInterfaces(const std::string& path, bool& mixed, uint32
       have_first = true;
     } else if (lt != first_linktype || snap != first_snaplen) {
       mixed = true;
-      break;
+      if (unknown_blocks == nullptr) break;
     }
   }
   return Status();

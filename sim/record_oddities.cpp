@@ -5,6 +5,8 @@ namespace ctsim {
 void RecordOddities::see(const TraceRecord& rec) {
   if (rec.caplen == 0) ++counts_["zero_length"];
   if (rec.caplen > rec.wirelen) ++counts_["caplen_above_wirelen"];
+  if (rec.above_snaplen) ++counts_["caplen_above_snaplen"];
+  if (rec.unknown_blocks != 0) counts_["pcapng_unknown_block"] += rec.unknown_blocks;
   if (have_time_) {
     if (rec.ts_ns < latest_ns_) {
       ++counts_["time_backwards"];

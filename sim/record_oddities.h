@@ -19,8 +19,12 @@ class RecordOddities {
   // Counts what is odd about 'rec' (call once per record, in replay order).
   void see(const TraceRecord& rec);
   // By name, only those seen at least once: "zero_length" (no captured byte),
-  // "caplen_above_wirelen" (more bytes captured than were on the wire), "time_backwards" (earlier
-  // than the latest record before it), "time_jump_over_1d" (more than a day after it).
+  // "caplen_above_wirelen" (more bytes captured than were on the wire), "caplen_above_snaplen"
+  // (captured beyond the file's snap length: classic pcap replays its first snaplen bytes, as
+  // libpcap delivers them; a mixed-interface pcapng replays it whole),
+  // "pcapng_unknown_block" (pcapng blocks of an unknown type, skipped; counted for the whole file
+  // with its first record), "time_backwards" (earlier than the latest record before it),
+  // "time_jump_over_1d" (more than a day after it).
   const std::map<std::string, uint64_t>& counts() const { return counts_; }
 
  private:

@@ -8,6 +8,7 @@
 
 #include "sim/packet_builder.h"
 #include "sim/pcap_writer.h"
+#include "sim/record_oddities.h"
 #include "sim/trace_reader.h"
 
 namespace ctsim {
@@ -149,6 +150,15 @@ TEST_F(TraceIoTest, PcapngIsRead) {
     f.insert(f.end(), pkt.begin(), pkt.end());
     f.resize(f.size() + (padded - pkt.size()), 0);
     put32(f, len, false);
+    // After the first packet: a block of an unknown type, then a custom block (known).
+    for (uint32_t type : {0x1234u, 0xbadu}) {
+      if (i != 0) break;
+      put32(f, type, false);
+      put32(f, 20, false);
+      put32(f, 0xabababab, false);
+      put32(f, 0xabababab, false);
+      put32(f, 20, false);
+    }
   }
   writeBytes("a.pcapng", f);
   auto r = TraceReader::open(path("a.pcapng"));
@@ -157,8 +167,10 @@ TEST_F(TraceIoTest, PcapngIsRead) {
   TraceRecord rec;
   ASSERT_TRUE(r.value()->next(rec));
   EXPECT_EQ(rec.ts_ns, 1700000000000000000);
+  EXPECT_EQ(rec.unknown_blocks, 1u);  // the file's count, with the first record.
   ASSERT_TRUE(r.value()->next(rec));
   EXPECT_EQ(rec.ts_ns, 1700000000000001000);
+  EXPECT_EQ(rec.unknown_blocks, 0u);
   EXPECT_FALSE(r.value()->next(rec));
   EXPECT_FALSE(r.value()->end().error);
 }
@@ -207,6 +219,7 @@ TEST_F(TraceIoTest, PcapngMixedInterfaces) {
     block(6, b);
   };
   epb(0, 1700000000000001ull, samplePacket());
+  block(0x80001234, std::vector<uint8_t>(8, 0));  // unknown, after the interfaces were seen.
   epb(1, 1700000000000000007ull,
       PacketBuilder().link(kLinkIpv4).ipv4("1.1.1.1", "2.2.2.2").udp(1, 2).build());
   writeBytes("mixed.pcapng", f);
@@ -218,9 +231,13 @@ TEST_F(TraceIoTest, PcapngMixedInterfaces) {
   ASSERT_TRUE(r.value()->next(rec));
   EXPECT_EQ(rec.linktype, 1u);
   EXPECT_EQ(rec.ts_ns, 1700000000000001000);
+  EXPECT_FALSE(rec.above_snaplen);
+  EXPECT_EQ(rec.unknown_blocks, 1u);
   ASSERT_TRUE(r.value()->next(rec));
   EXPECT_EQ(rec.linktype, 228u);
   EXPECT_EQ(rec.ts_ns, 1700000000000000007);
+  EXPECT_FALSE(rec.above_snaplen);  // 28 bytes, snap length 1500.
+  EXPECT_EQ(rec.unknown_blocks, 0u);
   EXPECT_FALSE(r.value()->next(rec));
   EXPECT_FALSE(r.value()->end().error) << r.value()->end().reason;
 }
@@ -258,6 +275,37 @@ TEST_F(TraceIoTest, ImpossibleLengthEndsTraceWithReason) {
   EXPECT_TRUE(r.value()->end().error);
   EXPECT_EQ(r.value()->end().at_record, 2u);
   EXPECT_FALSE(r.value()->end().reason.empty());
+}
+
+// A classic-pcap record captured beyond the file's snap length (within libpcap's limit) comes
+// cut to the snap length, flagged; one exactly at the snap length is not; the records after it
+// read normally. RecordOddities counts it, and the pcapng unknown blocks.
+TEST_F(TraceIoTest, OdditiesTheReaderSees) {
+  auto big = samplePacket();
+  big.resize(100, 0xee);
+  auto exact = samplePacket();
+  exact.resize(64, 0);
+  auto bytes = classicPcap(false, false, {samplePacket(), big, exact, samplePacket()}, 0);
+  bytes[16] = 64;  // snaplen 64: the second record (100 bytes) is above it.
+  bytes[17] = 0;
+  writeBytes("snap.pcap", bytes);
+  auto r = TraceReader::open(path("snap.pcap"));
+  ASSERT_TRUE(r.ok());
+  RecordOddities odd;
+  TraceRecord rec;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(r.value()->next(rec)) << i;
+    EXPECT_EQ(rec.above_snaplen, i == 1) << i;
+    EXPECT_EQ(rec.caplen, i == 1 || i == 2 ? 64u : samplePacket().size()) << i;
+    odd.see(rec);
+  }
+  EXPECT_FALSE(r.value()->next(rec));
+  EXPECT_FALSE(r.value()->end().error);
+  EXPECT_EQ(odd.counts().at("caplen_above_snaplen"), 1u);
+  EXPECT_EQ(odd.counts().count("pcapng_unknown_block"), 0u);
+  rec.unknown_blocks = 3;
+  odd.see(rec);
+  EXPECT_EQ(odd.counts().at("pcapng_unknown_block"), 3u);
 }
 
 // Files that are not captures give one clear error each.

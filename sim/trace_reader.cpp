@@ -81,7 +81,8 @@ Result<std::unique_ptr<TraceReader>> TraceReader::open(const std::string& path) 
   if (!s.ok()) return s;
   if (r->format_ == CaptureFormat::kPcapng) {
     bool mixed = false;
-    Status scan = PcapngReader::scanInterfaces(path, mixed, r->linktype_, r->snaplen_);
+    Status scan =
+        PcapngReader::scanInterfaces(path, mixed, r->linktype_, r->snaplen_, &r->unknown_blocks_);
     if (!scan.ok()) return scan;
     if (mixed) {
       FILE* f = std::fopen(path.c_str(), "rb");
@@ -102,6 +103,9 @@ Result<std::unique_ptr<TraceReader>> TraceReader::open(const std::string& path) 
   }
   r->linktype_ = uint32_t(pcap_datalink(r->pcap_));
   r->snaplen_ = uint32_t(pcap_snapshot(r->pcap_));
+  if (r->format_ != CaptureFormat::kPcapng) {
+    if (FILE* f = pcap_file(r->pcap_)) r->next_pos_ = std::ftell(f);
+  }
   return r;
 }
 
@@ -121,6 +125,8 @@ bool TraceReader::next(TraceRecord& rec) {
       rec.wirelen = r.wirelen;
       rec.linktype = r.linktype;
       rec.data = r.data;
+      rec.above_snaplen = r.snaplen != 0 && r.caplen > r.snaplen;
+      rec.unknown_blocks = records_ == 1 ? unknown_blocks_ : 0;
       return true;
     }
     done_ = true;
@@ -141,6 +147,19 @@ bool TraceReader::next(TraceRecord& rec) {
     rec.wirelen = hdr->len;
     rec.linktype = linktype_;
     rec.data = data;
+    rec.unknown_blocks = records_ == 1 ? unknown_blocks_ : 0;
+    // libpcap cuts a classic-pcap record captured beyond the snap length to the snap length
+    // and skips the rest: such a record is exactly snaplen long and took more of the file than
+    // its 16-byte header and caplen. The file is asked its position only for those records.
+    rec.above_snaplen = false;
+    if (next_pos_ >= 0) {
+      next_pos_ += 16 + long(hdr->caplen);
+      if (hdr->caplen == snaplen_) {
+        long pos = std::ftell(pcap_file(pcap_));
+        rec.above_snaplen = pos > next_pos_;
+        next_pos_ = pos;
+      }
+    }
     return true;
   }
   done_ = true;

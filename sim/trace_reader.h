@@ -32,6 +32,11 @@ struct TraceRecord {
   uint32_t wirelen = 0;   // bytes on the wire.
   uint32_t linktype = 0;  // DLT_* of this record (pcapng interfaces may differ).
   const uint8_t* data = nullptr;
+  // What the reader saw around the record, for RecordOddities (traces/hostile.md):
+  bool above_snaplen = false;   // captured beyond the snap length (classic pcap: libpcap keeps
+                                // the first snaplen bytes; mixed-interface pcapng: kept whole).
+  uint32_t unknown_blocks = 0;  // pcapng: blocks of an unknown type in the whole file, given
+                                // with the first record only (0 on the others).
 };
 
 // sec * 1e9 + subsec_ns, saturated to the int64 range (about +-292 years around 1970): a capture
@@ -78,7 +83,9 @@ class TraceReader {
   bool big_endian_ = false;  // byte order the file was written in.
   uint32_t linktype_ = 0;    // DLT_* of the file (first interface for pcapng).
   uint32_t snaplen_ = 0;
-  uint64_t records_ = 0;  // records returned so far.
+  uint64_t records_ = 0;         // records returned so far.
+  uint32_t unknown_blocks_ = 0;  // pcapng: unknown blocks found by the pre-scan.
+  long next_pos_ = -1;  // classic pcap: file offset after the last record had it been whole.
   bool done_ = false;
   TraceEnd end_;
 };
