@@ -133,7 +133,7 @@ Status Session::addProvider(const std::string& spec) {
   checker_->addProvider(raw);
   std::string name = raw->name() ? raw->name() : "";
   if (int err = registry_->registerProvider(std::move(w), kOriginProgram)) {
-    checker_->onUnregister(raw);
+    checker_->forgetProvider(raw);  // the registry destroyed the refused provider.
     return Status(err, "cannot register provider " + spec + ": " + std::strerror(err));
   }
   wrappers_.push_back(raw);

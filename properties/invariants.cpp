@@ -290,6 +290,10 @@ void Checker::addProvider(RecordingProvider* p) {
   p->setSink(this);
 }
 
+void Checker::forgetProvider(const RecordingProvider* p) {
+  std::erase_if(provs_, [p](const Prov& x) { return x.rp == p; });
+}
+
 void Checker::onUnregister(RecordingProvider* p) {
   Prov* prov = provOf(*p);
   if (prov == nullptr) return;
@@ -576,7 +580,8 @@ void Checker::onPacket(const TraceRecord& rec, const ct::Verdict& v) {
         report("state-bits-wellformed", packet_, "ct_state " + ct::formatCtState(s));
       }
     }
-    if (have_key && pkt.key.proto == kProtoTcp && !v.held) {
+    // A TCP segment's own flags (an ICMP error quoting TCP has a TCP key but no flags).
+    if (have_key && pkt.key.proto == kProtoTcp && !pkt.icmp_related && !v.held) {
       uint8_t f = pkt.tcp_flags;
       bool bad = ((f & kTcpSyn) && (f & (kTcpRst | kTcpFin))) ||
                  !(f & (kTcpSyn | kTcpAck | kTcpRst)) ||

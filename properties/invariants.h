@@ -148,6 +148,8 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   void setEngine(ct::Conntrack* engine) { engine_ = engine; }
   // A provider joins (registration order).
   void addProvider(RecordingProvider* p);
+  // The registry refused `p`'s registration and destroyed it: forget it (not dereferenced).
+  void forgetProvider(const RecordingProvider* p);
   // The harness unregistered `p` (its accepted connections are forgotten: the host took it
   // away; later calls are violations).
   void onUnregister(RecordingProvider* p);

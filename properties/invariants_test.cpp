@@ -102,5 +102,46 @@ TEST(Checker, StaleTimestampsMakeImmortalConnectionsUnderRfc) {
   }
 }
 
+// A refused registration (a taken name) mid-run: the registry destroys the provider and the
+// checker forgets it; the run goes on clean (found by fuzz_sequence: the checker kept and later
+// used the destroyed provider, a use after free under ASan).
+TEST(Checker, RefusedRegistrationIsForgotten) {
+  Scenario sc;
+  sc.config.providers = {"dummy"};
+  addPacket(sc, udpFrame(1, false));
+  Step reg;
+  reg.kind = Step::Kind::kRegister;
+  reg.arg = "dummy";
+  sc.steps.push_back(reg);
+  addPacket(sc, udpFrame(2, false));
+  addStep(sc, Step::Kind::kSweep);
+  auto s = Session::create(sc.config, defaultProviderFactory(), sc.start_ns);
+  ASSERT_TRUE(s.ok());
+  for (const Step& step : sc.steps) {
+    Status st = s.value()->apply(step);
+    if (step.kind == Step::Kind::kRegister) {
+      EXPECT_EQ(st.code(), EEXIST);
+    }
+  }
+  RunReport r = s.value()->finish();
+  EXPECT_TRUE(r.ok()) << formatViolation(r.violations[0]);
+  EXPECT_EQ(r.provider_names, std::vector<std::string>{"dummy"});
+}
+
+// An ICMP error quoting a TCP segment is no TCP segment: its missing flags are not "invalid
+// flags" (found by fuzz_sequence).
+TEST(Checker, IcmpErrorQuotingTcpHasNoFlags) {
+  Scenario sc;
+  sc.config.providers = {"dummy"};
+  addPacket(sc, tcpFrame(1, false, kTcpSyn, 1000, 0));
+  std::vector<uint8_t> quoted =
+      PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").tcp(2001, 80, kTcpSyn, 1000, 0).buildIp();
+  addPacket(sc, PacketBuilder().ipv4("10.0.0.2", "10.0.0.1").icmpError(3, 3, quoted).build());
+  auto r = runScenario(sc);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().states[1], "rel|rpl|trk");
+  EXPECT_TRUE(r.value().ok()) << formatViolation(r.value().violations[0]);
+}
+
 }  // namespace
 }  // namespace ctsim::props
