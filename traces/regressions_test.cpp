@@ -19,8 +19,10 @@ std::vector<std::string> regressionFiles() {
   std::vector<std::string> files;
   for (const auto& e :
        fs::directory_iterator(std::string(CTSIM_SOURCE_DIR) + "/traces/regressions")) {
-    // Captures only: counterexample scripts (.script) are replayed by properties/script_test.
-    if (e.path().extension() != ".md" && e.path().extension() != ".script") {
+    // Captures only: counterexample scripts (.script) are replayed by properties/script_test,
+    // fuzz_sequence cases (.seq) by properties/fuzz/sequence_regressions_test.
+    const auto ext = e.path().extension();
+    if (ext != ".md" && ext != ".script" && ext != ".seq") {
       files.push_back(e.path().string());
     }
   }
