@@ -12,23 +12,26 @@
 
 namespace ctsim::props::fuzz {
 
+// emu-hw's occupancy series is off or coarse: days of simulated time would otherwise cost
+// millions of samples per run (bounded per gap, but not across many steps).
 const char* const kSpecs[16] = {
     "dummy",
     "dummy:name=d2",
     "recorder:path=/dev/null",
-    "emu-hw:capacity=2",
+    "emu-hw:capacity=2,sample_interval=60s",
     "dummy:name=d3,add_error=28",
-    "emu-hw:name=emu2,capacity=4,add_fail=0.3,upd_fail=0.2,insert_latency=fixed:2ms,seed=7",
+    ("emu-hw:name=emu2,capacity=4,add_fail=0.3,upd_fail=0.2,insert_latency=fixed:2ms,seed=7,"
+     "sample_interval=0"),
     "dummy:name=nocan,can_offload=false",
-    "emu-hw:name=emu3,capacity=3,batch=true,mirror=true",
+    "emu-hw:name=emu3,capacity=3,batch=true,mirror=true,sample_interval=0",
     "dummy:name=d4",
     "recorder:name=rec2,path=/dev/null",
-    "emu-hw:name=emu4,capacity=1",
+    "emu-hw:name=emu4,capacity=1,sample_interval=0",
     "dummy:name=d5,add_error=95",
-    "emu-hw:name=emu5,capacity=8,insert_latency=uniform:0ms:40ms,seed=3",
+    "emu-hw:name=emu5,capacity=8,insert_latency=uniform:0ms:40ms,seed=3,sample_interval=0",
     "dummy",  // a second registration under a taken name (EEXIST) when 0 is registered.
     "recorder:name=rec3,path=/dev/null,can_offload=false",
-    "emu-hw:name=emu6,capacity=2,aging=5s",
+    "emu-hw:name=emu6,capacity=2,aging=5s,sample_interval=0",
 };
 const char* const kNames[16] = {"dummy", "d2",    "recorder", "emu-hw", "d3",   "emu2",
                                 "nocan", "emu3",  "d4",       "rec2",   "emu4", "d5",

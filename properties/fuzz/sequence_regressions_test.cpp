@@ -75,6 +75,17 @@ TEST(SequenceRegressions, SeedsReachEveryKindOfStep) {
   EXPECT_GT(hw, 0u);
 }
 
+// Every spec a sequence can register makes a provider, named as kNames says (a bad spec would
+// only make its registration steps fail quietly).
+TEST(SequenceRegressions, EverySpecMakesItsNamedProvider) {
+  ProviderFactory factory = defaultProviderFactory();
+  for (int i = 0; i < 16; ++i) {
+    auto h = factory(kSpecs[i]);
+    ASSERT_TRUE(h.ok()) << kSpecs[i] << ": " << h.status().toString();
+    EXPECT_STREQ(h.value().owned->name(), kNames[i]) << kSpecs[i];
+  }
+}
+
 // Decoding is total and deterministic: truncated and arbitrary inputs decode, twice the same.
 TEST(SequenceRegressions, AnyBytesDecodeTheSameWay) {
   std::vector<uint8_t> junk;
