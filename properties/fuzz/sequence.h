@@ -15,17 +15,21 @@
 //   argument bytes the op takes:
 //     0 UDP A B          1, 2 TCP A B C        3 ICMP echo A B      4 ICMP error E F
 //     5 other IP protocol (SCTP, GRE) A B      6 UDP in two IP fragments A B
-//     7 advance time by kDurations[N]          8 sweep      9 flush all     10 flush zone N
+//     7 advance time by kDurations[N]   8 sweep   9 flush all   10 flush zone (zone pool, N & 3)
 //     11 register kSpecs[N]    12 flush all, then unregister kNames[N] (the registry's rule:
 //        only idle providers are unregistered)    13 fault F into kNames[N]
-//     14 TCP handshake (SYN, SYN-ACK, ACK, with tracked sequence numbers) A B
+//     14 TCP handshake (SYN, SYN-ACK, ACK, with tracked sequence numbers) A B (A's bit 7 and
+//        B's high nibble ignored)
 //     15 the previous packet again (a duplicate)
-//   For packets, N indexes the gap before the packet (kGaps, ms).
+//   For packets, N indexes the gap before the packet (kGaps, ms). Pools: hosts {10.0.0.1,
+//   10.0.0.2, 10.0.0.3, 192.168.7.7} or {2001:db8::1, ::2, ::3, fe80::7}, ports {1000, 1001,
+//   53, 80}, zones {0, 7, 100, 0}.
 //     A  bits 0-1 client host, 2-3 server host, 4 IPv6, 5-6 zone (VLAN id, 0 untagged), 7 sent
 //        by the server (reply direction).
-//     B  bits 0-1 client port, 2-3 server port, 4-7 a per-protocol detail (payload size; ICMP
-//        echo: bit 4 reply, bit 5 id; other: bit 4 GRE instead of SCTP; fragments: bit 4
-//        second fragment first).
+//     B  bits 0-1 client port, 2-3 server port; bits 4-7 a detail: UDP/TCP: bits 4-5 payload
+//        {0, 1, 10, 100}, bit 6 bad L4 checksum, bit 7 bad IPv4 checksum; ICMP echo: bit 4
+//        reply, bit 5 id 2 (else 1), bit 6 bad checksum; other: bit 4 GRE (else SCTP);
+//        fragments: bit 4 second fragment first.
 //     C  TCP: bits 0-3 flags (kTcpFlags), bits 4-6 sequence mode (0-3 tracked; 4 seq far out
 //        of window; 5 wrong ack; 6 both from the byte; 7 one byte back), bit 7 zero window.
 //     E  ICMP error: bits 0-2 which of the last 8 packets is quoted, bit 3 quote cut to 8 L4
