@@ -224,18 +224,37 @@ class EmuHwProvider final : public Provider, public FastPath {
   };
   // Named counters of stats().counters and stats().failures, counted in arrays (a map lookup
   // by name per callback cost more than the rest of the callback) and named in stats().
-#define CTSIM_EMU_HW_COUNTERS(X)                                                              \
-  X(add_completed)                                                                            \
-  X(add_requested)                                                                            \
-  X(aged)                                                                                     \
-  X(batch_submit) X(conn_add) X(conn_del) X(conn_established) X(conn_update) X(del_completed) \
-      X(del_unknown) X(est_refused) X(flush) X(occupancy_gaps) X(orphaned)
-#define CTSIM_EMU_HW_FAILURES(X)                                                            \
-  X(add_permanent)                                                                          \
-  X(add_stuck)                                                                              \
-  X(add_transient)                                                                          \
-  X(busy) X(del_busy) X(del_permanent) X(del_transient) X(duplicate_conn) X(exists) X(full) \
-      X(refused_permanent) X(upd_permanent) X(upd_transient)
+  // clang-format off
+#define CTSIM_EMU_HW_COUNTERS(X) \
+  X(add_completed) \
+  X(add_requested) \
+  X(aged) \
+  X(batch_submit) \
+  X(conn_add) \
+  X(conn_del) \
+  X(conn_established) \
+  X(conn_update) \
+  X(del_completed) \
+  X(del_unknown) \
+  X(est_refused) \
+  X(flush) \
+  X(occupancy_gaps) \
+  X(orphaned)
+#define CTSIM_EMU_HW_FAILURES(X) \
+  X(add_permanent) \
+  X(add_stuck) \
+  X(add_transient) \
+  X(busy) \
+  X(del_busy) \
+  X(del_permanent) \
+  X(del_transient) \
+  X(duplicate_conn) \
+  X(exists) \
+  X(full) \
+  X(refused_permanent) \
+  X(upd_permanent) \
+  X(upd_transient)
+  // clang-format on
 #define CTSIM_EMU_HW_ENUM(name) name,
   enum class Ctr : uint8_t { CTSIM_EMU_HW_COUNTERS(CTSIM_EMU_HW_ENUM) kCount };
   enum class Fail : uint8_t { CTSIM_EMU_HW_FAILURES(CTSIM_EMU_HW_ENUM) kCount };
