@@ -20,11 +20,6 @@ namespace {
 std::atomic<Registry*> g_default{nullptr};
 }  // namespace
 
-Registry*& detail::threadCurrent() {
-  thread_local Registry* current = nullptr;
-  return current;
-}
-
 detail::DeclineReasonSlot& detail::declineReasonSlot() {
   thread_local DeclineReasonSlot slot;
   return slot;

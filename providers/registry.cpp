@@ -238,16 +238,17 @@ struct Registry::Entry {
   std::string name;
   std::string origin;
   CallbackMask mask = 0;
-  int slot = -1;                                 // Strict acceptance slot, -1 outside strict.
-  uint64_t slot_bit = 0;                         // 1 << slot, 0 outside strict.
-  std::array<CounterSlot, kCounterSlots> slots;  // Calls and returns, per thread slot.
+  int slot = -1;                    // Strict acceptance slot, -1 outside strict.
+  uint64_t slot_bit = 0;            // 1 << slot, 0 outside strict.
+  std::atomic<bool> failed{false};  // Set once by markFailed (release), read on dispatch;
+                                    // beside the other fields every dispatch reads.
+  std::array<CounterSlot, kCounterSlots> slots;          // Calls and returns, per thread slot.
   std::array<LatencyHistogram, kCallbackCount> latency;  // Wall time per call, when timing.
-  std::atomic<bool> failed{false};        // Set once by markFailed (release), read on dispatch.
-  std::atomic<uint64_t> skipped{0};       // Calls not made since it failed.
-  std::atomic<uint64_t> add_errors{0};    // Non-zero conn_add / batch ADD results.
-  std::atomic<int> first_add_error{0};    // The first of them.
-  std::atomic<uint8_t> last_callback{0};  // Callback of the latest call started.
-  mutable std::mutex fault_mu;            // Guards 'fault'.
+  std::atomic<uint64_t> skipped{0};                      // Calls not made since it failed.
+  std::atomic<uint64_t> add_errors{0};                   // Non-zero conn_add / batch ADD results.
+  std::atomic<int> first_add_error{0};                   // The first of them.
+  std::atomic<uint8_t> last_callback{0};                 // Callback of the latest call started.
+  mutable std::mutex fault_mu;                           // Guards 'fault'.
   ProviderFault fault;
 
   void countAddError(int err) {
@@ -452,7 +453,8 @@ int Registry::addLocked(std::unique_ptr<Provider> provider, std::string origin) 
   e->provider->fault_fn_ = &Registry::onProviderFault;
   e->provider->fault_arg_ = e.get();
   if (e->has(Callback::kInit)) {
-    std::optional<int> err = guarded(*e, Callback::kInit, [&] { return e->provider->init(); });
+    std::optional<int> err =
+        guarded(*e, Callback::kInit, callState(), [&] { return e->provider->init(); });
     if (!err) {
       std::string why;
       {
@@ -618,13 +620,16 @@ void Registry::onProviderFault(void* entry, Callback c, FaultKind kind,
   e.owner->markFailed(e, c, kind, message);
 }
 
+Registry::CallState Registry::callState() const { return CallState{CounterSlots::mine(), timing_}; }
+
 template <class Fn>
-auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())> {
+auto Registry::guarded(Entry& e, Callback c, const CallState& k, Fn&& fn)
+    -> std::optional<decltype(fn())> {
+  const int slot = k.slot;
   if (e.failed.load(std::memory_order_acquire)) {
     e.skipped.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
-  const int slot = CounterSlots::mine();
   // Completion is counted for the watchdog after the timing scope, on every way out (always:
   // calls made before the watchdog is armed, such as init, must be seen to have returned). The
   // callback name, shared by all threads, is only kept while a watchdog may report it.
@@ -634,7 +639,7 @@ auto Registry::guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(
     ~Done() { bump(e.slots[slot].done, slot, std::memory_order_release); }
   } done{e, slot};
   if (watchdog_ms_ > 0) e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
-  TimedCall timed(e, c, timing_, slot);
+  TimedCall timed(e, c, k.timing, slot);
   try {
     auto result = fn();
     // A provider reporting its own fault during the call returned a neutral value: no answer.
@@ -654,22 +659,25 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
                      uint64_t pre_accept) {
   int ret = 0;
   uint64_t accepted = pre_accept;
+  const CallState k = callState();
+  CallObserver* const observer = observer_;
   for (size_t i = 0; i < s.entries.size(); ++i) {
     Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (e->has(Callback::kCanOffload)) {
-      ReasonScope why(observer_ != nullptr);
-      auto can = guarded(*e, Callback::kCanOffload, [&] { return e->provider->canOffload(ctx); });
-      if (observer_ && can) {
-        observer_->onProviderAnswer(i, Callback::kCanOffload, ctx, *can, why.reason());
+      ReasonScope why(observer != nullptr);
+      auto can =
+          guarded(*e, Callback::kCanOffload, k, [&] { return e->provider->canOffload(ctx); });
+      if (observer && can) {
+        observer->onProviderAnswer(i, Callback::kCanOffload, ctx, *can, why.reason());
       }
       if (!can.value_or(false)) continue;
     }
     if (!e->has(Callback::kConnAdd)) continue;
-    ReasonScope why(observer_ != nullptr);
-    auto err = guarded(*e, Callback::kConnAdd, [&] { return e->provider->connAdd(ctx); });
+    ReasonScope why(observer != nullptr);
+    auto err = guarded(*e, Callback::kConnAdd, k, [&] { return e->provider->connAdd(ctx); });
     if (!err) continue;  // Failed provider: no answer.
-    if (observer_) observer_->onProviderAnswer(i, Callback::kConnAdd, ctx, *err, why.reason());
+    if (observer) observer->onProviderAnswer(i, Callback::kConnAdd, ctx, *err, why.reason());
     if (*err == 0) {
       accepted |= e->slot_bit;
     } else {
@@ -692,16 +700,18 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
 void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   conn* c = mutableConn(ctx);
   if (profile_ != Profile::kRfcV1 && (!c || c->offload_mark == OffloadMark::kNone)) return;
+  const CallState k = callState();
+  CallObserver* const observer = observer_;
   for (size_t i = 0; i < s.entries.size(); ++i) {
     Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnDel)) continue;
-    guarded(*e, Callback::kConnDel, [&] {
+    guarded(*e, Callback::kConnDel, k, [&] {
       e->provider->connDel(ctx);
       return true;
     });
-    if (observer_) observer_->onProviderAnswer(i, Callback::kConnDel, ctx, 0, nullptr);
+    if (observer) observer->onProviderAnswer(i, Callback::kConnDel, ctx, 0, nullptr);
   }
   if (c) {
     c->offload_mark = OffloadMark::kNone;
@@ -711,13 +721,15 @@ void Registry::delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched
 
 long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   const conn* c = ctx.conn;
+  const CallState k = callState();
+  CallObserver* const observer = observer_;
   for (size_t i = 0; i < s.entries.size(); ++i) {
     Entry* e = s.entries[i];
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c && (c->offload_acceptors & e->slot_bit))) continue;
     if (!e->has(Callback::kConnUpdate)) continue;
-    auto ts = guarded(*e, Callback::kConnUpdate, [&] { return e->provider->connUpdate(ctx); });
-    if (observer_ && ts) observer_->onProviderAnswer(i, Callback::kConnUpdate, ctx, *ts, nullptr);
+    auto ts = guarded(*e, Callback::kConnUpdate, k, [&] { return e->provider->connUpdate(ctx); });
+    if (observer && ts) observer->onProviderAnswer(i, Callback::kConnUpdate, ctx, *ts, nullptr);
     if (ts.value_or(0) != 0) return *ts;  // First non-zero.
   }
   return 0;
@@ -726,11 +738,12 @@ long long Registry::updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool
 int Registry::estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
   conn* c = mutableConn(ctx);
   if (!c || c->offload_mark != OffloadMark::kAdded) return EALREADY;
+  const CallState k = callState();
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (profile_ == Profile::kStrict && !(c->offload_acceptors & e->slot_bit)) continue;
     if (!e->has(Callback::kConnEstablished)) continue;
-    guarded(*e, Callback::kConnEstablished, [&] {
+    guarded(*e, Callback::kConnEstablished, k, [&] {
       e->provider->connEstablished(ctx);
       return true;
     });
@@ -740,20 +753,22 @@ int Registry::estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched)
 }
 
 bool Registry::canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched) {
+  const CallState k = callState();
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kCanOffload)) continue;  // Absent counts as false here.
-    auto can = guarded(*e, Callback::kCanOffload, [&] { return e->provider->canOffload(ctx); });
+    auto can = guarded(*e, Callback::kCanOffload, k, [&] { return e->provider->canOffload(ctx); });
     if (can.value_or(false)) return true;
   }
   return false;
 }
 
 void Registry::flushOne(const Snapshot& s, bool batched) {
+  const CallState k = callState();
   for (Entry* e : s.entries) {
     if (batched && e->has(Callback::kBatchSubmit)) continue;
     if (!e->has(Callback::kFlush)) continue;
-    guarded(*e, Callback::kFlush, [&] {
+    guarded(*e, Callback::kFlush, k, [&] {
       e->provider->flush();
       return true;
     });
@@ -798,10 +813,11 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
                                       std::vector<int>& add_errors) {
   std::vector<ct_offload_op> sub;
   std::vector<size_t> index;
+  const CallState k = callState();
   for (Entry* e : s.entries) {
     if (!e->has(Callback::kBatchSubmit)) continue;
     if (profile_ != Profile::kStrict) {
-      guarded(*e, Callback::kBatchSubmit, [&] {
+      guarded(*e, Callback::kBatchSubmit, k, [&] {
         e->provider->batchSubmit(batch);
         return true;
       });
@@ -823,7 +839,7 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     }
     if (sub.empty()) continue;
     ct_offload_op_batch b{sub.data(), sub.size(), sub.size()};
-    bool answered = guarded(*e, Callback::kBatchSubmit, [&] {
+    bool answered = guarded(*e, Callback::kBatchSubmit, k, [&] {
                       e->provider->batchSubmit(b);
                       return true;
                     }).has_value();

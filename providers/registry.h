@@ -275,8 +275,14 @@ class Registry {
   static void onProviderFault(void* entry, Callback c, FaultKind kind, const std::string& message);
   // Runs fn() on a provider that has not failed, counted and timed, with exceptions caught:
   // its result, or nothing when the provider had failed (skipped) or fails during the call.
+  // What guarded() needs to know, read once per dispatch rather than once per provider.
+  struct CallState {
+    int slot;     // The thread's counter slot (CounterSlots::mine()).
+    bool timing;  // timing_.
+  };
+  CallState callState() const;
   template <class Fn>
-  auto guarded(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())>;
+  auto guarded(Entry& e, Callback c, const CallState& k, Fn&& fn) -> std::optional<decltype(fn())>;
   void publishLocked(std::vector<Entry*> entries);
   void removeIf(bool (*match)(const Entry&, const void*), const void* key, const char* what);
   const Snapshot* snapshot() const { return current_.load(std::memory_order_acquire); }
@@ -345,7 +351,9 @@ class ScopedCurrentRegistry {
 
 namespace detail {
 // The thread's explicitly set current registry (ScopedCurrentRegistry and dispatch use it).
-Registry*& threadCurrent();
+// Inline: every dispatch sets and restores it.
+inline thread_local Registry* thread_current = nullptr;
+inline Registry*& threadCurrent() { return thread_current; }
 // ctsim_offload_decline_reason()'s slot on this thread: armed by the registry around a
 // can_offload/conn_add call that is observed, filled by the provider during it.
 struct DeclineReasonSlot {

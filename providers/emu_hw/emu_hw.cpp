@@ -367,6 +367,27 @@ size_t EmuHwProvider::KeyHash::operator()(const PackedKey& k) const {
   return static_cast<size_t>(h ^ (h >> 29));
 }
 
+uint32_t EmuHwProvider::keyHash(const ctsim_conn_key& k) {
+  static_assert(sizeof(ctsim_conn_key) == 40);
+  uint64_t w[5];
+  std::memcpy(w, &k, sizeof w);
+  // Two independent multiply lanes, folded: a few cycles for the 40 bytes.
+  uint64_t a = (w[0] ^ 0x243F6A8885A308D3ull) * 0x9E3779B97F4A7C15ull;
+  uint64_t b = (w[1] ^ 0x13198A2E03707344ull) * 0xC2B2AE3D27D4EB4Full;
+  a = (a ^ (a >> 31) ^ w[2]) * 0x165667B19E3779F9ull;
+  b = (b ^ (b >> 29) ^ w[3]) * 0x9E3779B97F4A7C15ull;
+  uint64_t h = (a ^ (b >> 32) ^ (b << 32) ^ w[4]) * 0xC2B2AE3D27D4EB4Full;
+  return static_cast<uint32_t>(h >> 32);
+}
+
+EmuHwProvider::Entry* EmuHwProvider::findKeyLocked(const ctsim_conn_key& key, uint32_t h) {
+  const KeySlot* s = keys_.find(h, [&](const KeySlot& ks) {
+    const Entry& e = slab_[(ks.ref - 1) >> 1];
+    return ks.hash == h && std::memcmp((ks.ref - 1) & 1 ? &e.rev : &e.fwd, &key, sizeof key) == 0;
+  });
+  return s ? &slab_[(s->ref - 1) >> 1] : nullptr;
+}
+
 EmuHwProvider::PackedKey EmuHwProvider::pack(const ctsim_conn_key& k) {
   static_assert(sizeof(ctsim_conn_key) == sizeof(PackedKey));
   PackedKey p;
@@ -384,9 +405,9 @@ CallbackMask EmuHwProvider::callbacks() const {
 
 std::optional<EntryInfo> EmuHwProvider::entry(const ctsim_conn_key& key) const {
   std::lock_guard lock(mu_);
-  auto k = keys_.find(pack(key));
-  if (k == keys_.end()) return std::nullopt;
-  const Entry& e = entries_.at(k->second);
+  const Entry* found = const_cast<EmuHwProvider*>(this)->findKeyLocked(key);
+  if (found == nullptr) return std::nullopt;
+  const Entry& e = *found;
   return EntryInfo{e.active_ns >= 0, e.deleting,   e.orphaned,  e.stuck,       e.packets,
                    e.bytes,          e.request_ns, e.active_ns, e.last_used_ns};
 }
@@ -400,8 +421,19 @@ void EmuHwProvider::syncClockLocked() {
   advanceLocked(std::max(t, now_ns_), t > 0);
 }
 
-void EmuHwProvider::pushLocked(int64_t t_ns, uint64_t id, EventType type) {
-  events_.push(Event{t_ns, ++next_seq_, id, type});
+void EmuHwProvider::pushLocked(int64_t t_ns, const Entry& e, EventType type) {
+  events_.push(Event{t_ns, ++next_seq_, e.id, type, static_cast<uint32_t>(&e - slab_.data())});
+}
+
+void EmuHwProvider::pushAndRunLocked(int64_t t_ns, Entry& e, EventType type) {
+  if (t_ns <= now_ns_ && (events_.empty() || t_ns < events_.top().t_ns)) {
+    // What advanceLocked(now_ns_) would do: occupancy samples up to now_ns_ are already taken
+    // (every callback advanced the clock first), and nothing queued comes before.
+    handleLocked(Event{t_ns, ++next_seq_, e.id, type, static_cast<uint32_t>(&e - slab_.data())});
+    return;
+  }
+  pushLocked(t_ns, e, type);
+  advanceLocked(now_ns_, false);
 }
 
 void EmuHwProvider::sampleLocked(int64_t t_ns) {
@@ -426,7 +458,7 @@ void EmuHwProvider::advanceLocked(int64_t t_ns, bool start) {
     if ((limit - next_sample_ns_) / interval > kMaxGap) {
       sampleLocked(next_sample_ns_);
       next_sample_ns_ += ((limit - next_sample_ns_) / interval) * interval;
-      count("occupancy_gaps");
+      count(Ctr::occupancy_gaps);
     }
     while (inclusive ? next_sample_ns_ <= limit : next_sample_ns_ < limit) {
       sampleLocked(next_sample_ns_);
@@ -444,31 +476,31 @@ void EmuHwProvider::advanceLocked(int64_t t_ns, bool start) {
 }
 
 void EmuHwProvider::handleLocked(const Event& ev) {
-  auto it = entries_.find(ev.id);
-  if (it == entries_.end()) return;  // Removed meanwhile (flush, aging, deletion).
-  Entry& e = it->second;
+  Entry* found = entryAt(Ref{ev.slot, ev.id});
+  if (found == nullptr) return;  // Removed meanwhile (flush, aging, deletion).
+  Entry& e = *found;
   switch (ev.type) {
     case EventType::kAddDone:
       if (e.active_ns >= 0 || e.stuck) return;
       e.active_ns = ev.t_ns;
       e.last_used_ns = ev.t_ns;
       stats_.active++;
-      count("add_completed");
+      count(Ctr::add_completed);
       noteLocked(e, EntryEvent::kActive);
-      stats_.offload_latency.push_back(FastPathOffloadSample{e.fwd, e.request_ns, e.active_ns});
-      if (config_.aging_ns > 0) pushLocked(ev.t_ns + config_.aging_ns, ev.id, EventType::kAge);
+      offload_latency_.push(FastPathOffloadSample{e.fwd, e.request_ns, e.active_ns});
+      if (config_.aging_ns > 0) pushLocked(ev.t_ns + config_.aging_ns, e, EventType::kAge);
       return;
     case EventType::kDelDone:
-      count("del_completed");
-      removeLocked(ev.id, EntryGone::kDeleted);
+      count(Ctr::del_completed);
+      removeLocked(e, EntryGone::kDeleted);
       return;
     case EventType::kAge: {
       int64_t deadline = e.last_used_ns + config_.aging_ns;
       if (deadline <= ev.t_ns) {
-        count("aged");
-        removeLocked(ev.id, EntryGone::kAged);
+        count(Ctr::aged);
+        removeLocked(e, EntryGone::kAged);
       } else {
-        pushLocked(deadline, ev.id, EventType::kAge);  // Used since: look again later.
+        pushLocked(deadline, e, EventType::kAge);  // Used since: look again later.
       }
       return;
     }
@@ -497,18 +529,19 @@ bool EmuHwProvider::setObserver(FastPathObserver* observer) {
   return true;
 }
 
-void EmuHwProvider::removeLocked(uint64_t id, EntryGone gone) {
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return;
-  const Entry& e = it->second;
+void EmuHwProvider::removeLocked(Entry& e, EntryGone gone) {
   noteLocked(e, EntryEvent::kRemoved, gone);
-  for (const ctsim_conn_key* k : {&e.fwd, &e.rev}) {
-    auto ki = keys_.find(pack(*k));
-    if (ki != keys_.end() && ki->second == id) keys_.erase(ki);
+  const uint32_t slot = static_cast<uint32_t>(&e - slab_.data());
+  for (uint32_t dir = 0; dir < 2; dir++) {
+    const uint32_t ref = (slot << 1 | dir) + 1;
+    KeySlot* ks =
+        keys_.find(dir ? e.rev_hash : e.fwd_hash, [ref](const KeySlot& s) { return s.ref == ref; });
+    if (ks != nullptr) keys_.erase(ks);
   }
   if (e.active_ns >= 0) stats_.active--;
   stats_.entries--;
-  entries_.erase(it);
+  e = Entry{};
+  free_slots_.push_back(slot);
 }
 
 int64_t EmuHwProvider::scheduleLocked() {
@@ -533,67 +566,79 @@ bool EmuHwProvider::failsLocked(const OpFailure& f, uint64_t n) {
 
 // ---- Callbacks ----
 
-int EmuHwProvider::admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev) {
-  if (refused_.count(pack(fwd))) {
-    fail("refused_permanent");
+int EmuHwProvider::admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev, uint32_t hf,
+                               uint32_t hr) {
+  if (!refused_.empty() && refused_.count(pack(fwd))) {
+    fail(Fail::refused_permanent);
     return EIO;
   }
-  if (keys_.count(pack(fwd)) || keys_.count(pack(rev))) {
-    fail("exists");
+  if (findKeyLocked(fwd, hf) != nullptr || findKeyLocked(rev, hr) != nullptr) {
+    fail(Fail::exists);
     return EEXIST;
   }
   if (config_.capacity && stats_.entries >= config_.capacity) {
-    fail("full");
+    fail(Fail::full);
     return ENOSPC;
   }
   return 0;
 }
 
 int EmuHwProvider::programLocked(const conn* c, const ctsim_conn_key& fwd,
-                                 const ctsim_conn_key& rev, uint64_t* id_out) {
-  if (int err = admitLocked(fwd, rev); err != 0) return err;
+                                 const ctsim_conn_key& rev, Ref* ref_out) {
+  const uint32_t hf = keyHash(fwd), hr = keyHash(rev);
+  if (int err = admitLocked(fwd, rev, hf, hr); err != 0) return err;
   const int64_t issue = scheduleLocked();
   if (issue < 0) {
-    fail("busy");
+    fail(Fail::busy);
     return EBUSY;
   }
   const uint64_t n = ++add_ops_;
   if (failsLocked(config_.add_fail, n)) {
     if (config_.add_fail.kind == FailKind::kPermanent) {
-      fail("add_permanent");
+      fail(Fail::add_permanent);
       refused_.insert(pack(fwd));
       return EIO;
     }
-    fail("add_transient");
+    fail(Fail::add_transient);
     return EAGAIN;
   }
   const bool stuck = failsLocked(config_.add_stuck, n);
-  const uint64_t id = ++next_id_;
-  Entry& e = entries_[id];
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(slab_.size());
+    slab_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Entry& e = slab_[slot];
+  e.id = ++next_id_;
   e.fwd = fwd;
   e.rev = rev;
   e.owner = c;
   e.request_ns = now_ns_;
   e.stuck = stuck;
-  keys_[pack(fwd)] = id;
-  keys_[pack(rev)] = id;
+  e.fwd_hash = hf;
+  e.rev_hash = hr;
+  keys_.insert(hf, KeySlot{hf, (slot << 1) + 1});
+  keys_.insert(hr, KeySlot{hr, (slot << 1 | 1) + 1});
   stats_.entries++;
   stats_.entries_peak = std::max(stats_.entries_peak, stats_.entries);
-  count("add_requested");
+  count(Ctr::add_requested);
   if (stuck) {
-    fail("add_stuck");
+    fail(Fail::add_stuck);
   } else {
-    pushLocked(issue + config_.insert_latency.draw(rng_latency_), id, EventType::kAddDone);
-    advanceLocked(now_ns_, false);  // Zero latency: active at once.
+    // Zero latency: active at once.
+    pushAndRunLocked(issue + config_.insert_latency.draw(rng_latency_), e, EventType::kAddDone);
   }
-  *id_out = id;
+  *ref_out = Ref{slot, e.id};
   return 0;
 }
 
 int EmuHwProvider::connAddLocked(const ct_offload_ctx& ctx) {
-  count("conn_add");
-  if (conns_.count(ctx.conn)) {
-    fail("duplicate_conn");
+  count(Ctr::conn_add);
+  if (findConnLocked(ctx.conn) != nullptr) {
+    fail(Fail::duplicate_conn);
     return EEXIST;
   }
   const ctsim_conn_key& fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
@@ -602,26 +647,26 @@ int EmuHwProvider::connAddLocked(const ct_offload_ctx& ctx) {
                      (config_.program_at == ProgramAt::kTcpEst && fwd.proto == 6);
   if (defer) {
     // Accept now, insert at conn_established; refuse what would certainly fail.
-    if (int err = admitLocked(fwd, rev); err != 0) return err;
-    conns_[ctx.conn] = ConnState{0, true};
+    if (int err = admitLocked(fwd, rev, keyHash(fwd), keyHash(rev)); err != 0) return err;
+    conns_.insert(connHash(ctx.conn), ConnSlot{ctx.conn, Ref{}, true});
     return 0;
   }
-  uint64_t id = 0;
-  int err = programLocked(ctx.conn, fwd, rev, &id);
+  Ref ref;
+  int err = programLocked(ctx.conn, fwd, rev, &ref);
   if (err) return err;
-  conns_[ctx.conn] = ConnState{id, false};
+  conns_.insert(connHash(ctx.conn), ConnSlot{ctx.conn, ref, false});
   return 0;
 }
 
 void EmuHwProvider::connEstablishedLocked(const ct_offload_ctx& ctx) {
-  count("conn_established");
-  auto it = conns_.find(ctx.conn);
-  if (it == conns_.end() || !it->second.deferred) return;
-  it->second.deferred = false;
+  count(Ctr::conn_established);
+  ConnSlot* cs = findConnLocked(ctx.conn);
+  if (cs == nullptr || !cs->deferred) return;
+  cs->deferred = false;
   const ctsim_conn_key& fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
-  uint64_t id = 0;
-  if (int err = programLocked(ctx.conn, fwd, *ctsim_conn_key_rev(ctx.conn), &id); err != 0) {
-    count("est_refused");  // The cause is counted by programLocked; stays in software.
+  Ref ref;
+  if (int err = programLocked(ctx.conn, fwd, *ctsim_conn_key_rev(ctx.conn), &ref); err != 0) {
+    count(Ctr::est_refused);  // The cause is counted by programLocked; stays in software.
     if (observer_ != nullptr) {
       Entry none;
       none.owner = ctx.conn;
@@ -630,21 +675,21 @@ void EmuHwProvider::connEstablishedLocked(const ct_offload_ctx& ctx) {
     }
     return;
   }
-  it->second.entry = id;
+  cs->entry = ref;  // conns_ did not change meanwhile: programLocked does not touch it.
 }
 
 void EmuHwProvider::connDelLocked(const ct_offload_ctx& ctx) {
-  count("conn_del");
-  auto it = conns_.find(ctx.conn);
-  if (it == conns_.end()) {
-    count("del_unknown");
+  count(Ctr::conn_del);
+  ConnSlot* cs = findConnLocked(ctx.conn);
+  if (cs == nullptr) {
+    count(Ctr::del_unknown);
     return;
   }
-  const uint64_t id = it->second.entry;
-  conns_.erase(it);
-  auto ei = entries_.find(id);
-  if (ei == entries_.end()) return;  // Never inserted, refused at est, or aged/flushed.
-  Entry& e = ei->second;
+  const Ref ref = cs->entry;
+  conns_.erase(cs);
+  Entry* found = entryAt(ref);
+  if (found == nullptr) return;  // Never inserted, refused at est, or aged/flushed.
+  Entry& e = *found;
   // Software lets go: the observer learns the entry's state (and counters) at this moment.
   auto detach = [&] {
     noteLocked(e, EntryEvent::kDetached);
@@ -652,9 +697,9 @@ void EmuHwProvider::connDelLocked(const ct_offload_ctx& ctx) {
   };
   const int64_t issue = scheduleLocked();
   if (issue < 0) {
-    fail("del_busy");
+    fail(Fail::del_busy);
     e.orphaned = true;
-    count("orphaned");
+    count(Ctr::orphaned);
     detach();
     return;
   }
@@ -662,35 +707,34 @@ void EmuHwProvider::connDelLocked(const ct_offload_ctx& ctx) {
   int64_t done = issue + config_.delete_latency.draw(rng_latency_);
   if (failsLocked(config_.del_fail, n)) {
     if (config_.del_fail.kind == FailKind::kPermanent) {
-      fail("del_permanent");
+      fail(Fail::del_permanent);
       e.orphaned = true;
-      count("orphaned");
+      count(Ctr::orphaned);
       detach();
       return;
     }
-    fail("del_transient");
+    fail(Fail::del_transient);
     done += config_.delete_latency.draw(rng_latency_);  // Retried once, after the failure.
   }
   detach();
   e.deleting = true;
-  pushLocked(done, id, EventType::kDelDone);
-  advanceLocked(now_ns_, false);  // Zero latency: gone at once.
+  pushAndRunLocked(done, e, EventType::kDelDone);  // Zero latency: gone at once.
 }
 
 long long EmuHwProvider::connUpdateLocked(const ct_offload_ctx& ctx) {
-  count("conn_update");
-  auto it = conns_.find(ctx.conn);
-  if (it == conns_.end()) return 0;
-  auto ei = entries_.find(it->second.entry);
-  if (ei == entries_.end() || ei->second.active_ns < 0) return 0;
-  Entry& e = ei->second;
+  count(Ctr::conn_update);
+  const ConnSlot* cs = findConnLocked(ctx.conn);
+  if (cs == nullptr) return 0;
+  Entry* found = entryAt(cs->entry);
+  if (found == nullptr || found->active_ns < 0) return 0;
+  Entry& e = *found;
   const uint64_t n = ++upd_ops_;
   if (failsLocked(config_.upd_fail, n)) {
     if (config_.upd_fail.kind == FailKind::kPermanent) {
-      fail("upd_permanent");
+      fail(Fail::upd_permanent);
       e.counters_lost = true;
     } else {
-      fail("upd_transient");
+      fail(Fail::upd_transient);
     }
     return 0;
   }
@@ -701,11 +745,14 @@ long long EmuHwProvider::connUpdateLocked(const ct_offload_ctx& ctx) {
 }
 
 void EmuHwProvider::flushLocked() {
-  count("flush");
+  count(Ctr::flush);
   if (observer_ != nullptr) {
-    for (const auto& [id, e] : entries_) noteLocked(e, EntryEvent::kRemoved, EntryGone::kFlushed);
+    for (const Entry& e : slab_) {
+      if (e.id != 0) noteLocked(e, EntryEvent::kRemoved, EntryGone::kFlushed);
+    }
   }
-  entries_.clear();
+  slab_.clear();
+  free_slots_.clear();
   keys_.clear();
   conns_.clear();
   waiting_.clear();
@@ -783,7 +830,7 @@ void EmuHwProvider::flush() {
 void EmuHwProvider::batchSubmit(ct_offload_op_batch& batch) {
   std::lock_guard lock(mu_);
   syncClockLocked();
-  count("batch_submit");
+  count(Ctr::batch_submit);
   // UPD without a timestamp: the error the dispatching registry's profile uses.
   const Registry* r = currentRegistry();
   const int upd_error = r && r->profile() == Profile::kRfcV1 ? ENODATA : EIO;
@@ -830,11 +877,11 @@ void EmuHwProvider::setNow(int64_t now_ns) {
 FastPathVerdict EmuHwProvider::process(const ctsim_conn_key& pkt_key, uint32_t bytes,
                                        uint8_t tcp_flags) {
   std::lock_guard lock(mu_);
-  auto k = keys_.find(pack(pkt_key));
-  if (k == keys_.end()) {
+  Entry* found = findKeyLocked(pkt_key);
+  if (found == nullptr) {
     return countMiss(stats_, bytes, false);
   }
-  Entry& e = entries_.find(k->second)->second;
+  Entry& e = *found;
   if (e.active_ns < 0) {
     return countMiss(stats_, bytes, true);
   }
@@ -849,7 +896,20 @@ FastPathVerdict EmuHwProvider::process(const ctsim_conn_key& pkt_key, uint32_t b
 
 FastPathStats EmuHwProvider::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  FastPathStats s = stats_;
+  s.offload_latency = offload_latency_.samples();
+  static constexpr const char* kCounterNames[] = {
+#define CTSIM_EMU_HW_NAME(name) #name,
+      CTSIM_EMU_HW_COUNTERS(CTSIM_EMU_HW_NAME)};
+  static constexpr const char* kFailureNames[] = {CTSIM_EMU_HW_FAILURES(CTSIM_EMU_HW_NAME)};
+#undef CTSIM_EMU_HW_NAME
+  for (int i = 0; i < static_cast<int>(Ctr::kCount); i++) {
+    if (counters_[i] != 0) s.counters[kCounterNames[i]] += counters_[i];
+  }
+  for (int i = 0; i < static_cast<int>(Fail::kCount); i++) {
+    if (failures_[i] != 0) s.failures[kFailureNames[i]] += failures_[i];
+  }
+  return s;
 }
 
 }  // namespace ctsim::emu_hw

@@ -57,13 +57,14 @@
 #include <queue>
 #include <random>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "providers/builtin.h"
 #include "providers/emu_hw/distribution.h"
+#include "providers/emu_hw/offload_log.h"
+#include "providers/emu_hw/open_table.h"
 #include "providers/fast_path.h"
 #include "providers/registry.h"
 #include "sim/status.h"
@@ -167,8 +168,9 @@ class EmuHwProvider final : public Provider, public FastPath {
   struct KeyHash {
     size_t operator()(const PackedKey& k) const;
   };
-  // One hardware table slot.
+  // One hardware table slot (an element of slab_).
   struct Entry {
+    uint64_t id = 0;              // Serial number of the entry; 0 = a free slab slot.
     ctsim_conn_key fwd{};         // Forward key.
     ctsim_conn_key rev{};         // Reverse key.
     const conn* owner = nullptr;  // Connection it belongs to; nullptr once deleted/orphaned.
@@ -182,22 +184,98 @@ class EmuHwProvider final : public Provider, public FastPath {
     bool orphaned = false;        // Left behind by a failed or refused delete.
     bool stuck = false;           // Insertion never completes.
     bool counters_lost = false;   // Permanent update failure: conn_update answers 0.
+    uint32_t fwd_hash = 0;        // keyHash(fwd), keyHash(rev): where keys_ holds them.
+    uint32_t rev_hash = 0;
   };
-  // What the provider knows about a connection it accepted.
-  struct ConnState {
-    uint64_t entry = 0;     // Entry id; 0 = none (deferred, refused at est, or gone).
-    bool deferred = false;  // Accepted, insertion waits for conn_established.
+  // A reference to an entry: its slab slot and serial (a stale reference finds another serial).
+  struct Ref {
+    uint32_t slot = 0;  // Index in slab_.
+    uint64_t id = 0;    // Entry serial; 0 = none.
+  };
+  // keys_: fwd and rev key -> entry.  32 bits of the key's hash (the table hash) and the entry's
+  // slot * 2 + (1 for its rev key) + 1; 0 = empty.
+  struct KeySlot {
+    uint32_t hash = 0;
+    uint32_t ref = 0;
+  };
+  struct KeySlotTraits {
+    static bool empty(const KeySlot& s) { return s.ref == 0; }
+    static uint64_t hash(const KeySlot& s) { return s.hash; }
+  };
+  // conns_: what the provider knows about a connection it accepted.
+  struct ConnSlot {
+    const conn* c = nullptr;  // The connection; nullptr = empty.
+    Ref entry;                // Its entry; id 0 = none (deferred, refused at est, or gone).
+    bool deferred = false;    // Accepted, insertion waits for conn_established.
+  };
+  struct ConnSlotTraits {
+    static bool empty(const ConnSlot& s) { return s.c == nullptr; }
+    static uint64_t hash(const ConnSlot& s) { return connHash(s.c); }
   };
   enum class EventType : uint8_t { kAddDone, kDelDone, kAge };
   // A timed hardware event.
   struct Event {
     int64_t t_ns;    // When it happens.
     uint64_t seq;    // Tie-break: creation order.
-    uint64_t id;     // Entry id.
+    uint64_t id;     // Entry serial.
     EventType type;  // What happens.
+    uint32_t slot;   // Entry slab slot.
     bool operator>(const Event& o) const { return t_ns != o.t_ns ? t_ns > o.t_ns : seq > o.seq; }
   };
+  // Named counters of stats().counters and stats().failures, counted in arrays (a map lookup
+  // by name per callback cost more than the rest of the callback) and named in stats().
+  // clang-format off
+#define CTSIM_EMU_HW_COUNTERS(X) \
+  X(add_completed) \
+  X(add_requested) \
+  X(aged) \
+  X(batch_submit) \
+  X(conn_add) \
+  X(conn_del) \
+  X(conn_established) \
+  X(conn_update) \
+  X(del_completed) \
+  X(del_unknown) \
+  X(est_refused) \
+  X(flush) \
+  X(occupancy_gaps) \
+  X(orphaned)
+#define CTSIM_EMU_HW_FAILURES(X) \
+  X(add_permanent) \
+  X(add_stuck) \
+  X(add_transient) \
+  X(busy) \
+  X(del_busy) \
+  X(del_permanent) \
+  X(del_transient) \
+  X(duplicate_conn) \
+  X(exists) \
+  X(full) \
+  X(refused_permanent) \
+  X(upd_permanent) \
+  X(upd_transient)
+  // clang-format on
+#define CTSIM_EMU_HW_ENUM(name) name,
+  enum class Ctr : uint8_t { CTSIM_EMU_HW_COUNTERS(CTSIM_EMU_HW_ENUM) kCount };
+  enum class Fail : uint8_t { CTSIM_EMU_HW_FAILURES(CTSIM_EMU_HW_ENUM) kCount };
+#undef CTSIM_EMU_HW_ENUM
 
+  static uint32_t keyHash(const ctsim_conn_key& k);
+  static uint64_t connHash(const conn* c) {
+    uint64_t h = reinterpret_cast<uintptr_t>(c) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+  }
+  // The entry `r` refers to, or nullptr if it is gone.
+  Entry* entryAt(const Ref& r) {
+    return r.id != 0 && r.slot < slab_.size() && slab_[r.slot].id == r.id ? &slab_[r.slot]
+                                                                          : nullptr;
+  }
+  // The entry indexed under `key` (whose keyHash is h), or nullptr.
+  Entry* findKeyLocked(const ctsim_conn_key& key, uint32_t h);
+  Entry* findKeyLocked(const ctsim_conn_key& key) { return findKeyLocked(key, keyHash(key)); }
+  ConnSlot* findConnLocked(const conn* c) {
+    return conns_.find(connHash(c), [c](const ConnSlot& s) { return s.c == c; });
+  }
   static PackedKey pack(const ctsim_conn_key& k);
   // Trace time for a callback: now_ns_, or ctsim_now_ms() if later; runs due events.
   void syncClockLocked();
@@ -206,11 +284,14 @@ class EmuHwProvider final : public Provider, public FastPath {
   void advanceLocked(int64_t t_ns, bool start);
   void handleLocked(const Event& ev);
   void sampleLocked(int64_t t_ns);
-  void removeLocked(uint64_t id, EntryGone gone);
+  void removeLocked(Entry& e, EntryGone gone);
   // can_offload's answer for the context (can_offload and protocols options); gives the
   // decline reason when no.
   bool offloadable(const ct_offload_ctx& ctx) const;
-  void pushLocked(int64_t t_ns, uint64_t id, EventType type);
+  void pushLocked(int64_t t_ns, const Entry& e, EventType type);
+  // Pushes the event and runs it if due (the callbacks' trace time is reached): an event due
+  // now, earlier than every queued one, is handled at once without going through the queue.
+  void pushAndRunLocked(int64_t t_ns, Entry& e, EventType type);
   // Takes a command slot of the rate limiter: the issue time, or -1 if the queue is full.
   int64_t scheduleLocked();
   // Whether op number 'n' of 'f' fails (draws from rng_fail_ when f.prob > 0).
@@ -218,9 +299,10 @@ class EmuHwProvider final : public Provider, public FastPath {
   // Requests the insertion of conn 'c'; 0 or an errno (counted).
   // The checks an insertion must pass before anything is queued: not refused for good (EIO),
   // not already in the table (EEXIST), a free slot (ENOSPC); each refusal counted.
-  int admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev);
+  // hf, hr: the keys' keyHash.
+  int admitLocked(const ctsim_conn_key& fwd, const ctsim_conn_key& rev, uint32_t hf, uint32_t hr);
   int programLocked(const conn* c, const ctsim_conn_key& fwd, const ctsim_conn_key& rev,
-                    uint64_t* id_out);
+                    Ref* ref_out);
   int connAddLocked(const ct_offload_ctx& ctx);
   void connDelLocked(const ct_offload_ctx& ctx);
   long long connUpdateLocked(const ct_offload_ctx& ctx);
@@ -229,8 +311,8 @@ class EmuHwProvider final : public Provider, public FastPath {
   // Tells the observer (if any) about entry `e`.
   void noteLocked(const Entry& e, EntryEvent ev, EntryGone gone = EntryGone::kDeleted,
                   int error = 0);
-  void fail(const char* cause) { stats_.failures[cause]++; }
-  void count(const char* what) { stats_.counters[what]++; }
+  void fail(Fail cause) { failures_[static_cast<int>(cause)]++; }
+  void count(Ctr what) { counters_[static_cast<int>(what)]++; }
 
   const Config config_;  // Immutable after construction.
 
@@ -243,14 +325,18 @@ class EmuHwProvider final : public Provider, public FastPath {
   uint64_t next_id_ = 0;         // Last entry id handed out (ids start at 1).
   uint64_t next_seq_ = 0;        // Event sequence numbers.
   uint64_t add_ops_ = 0, del_ops_ = 0, upd_ops_ = 0;  // Op numbers for *_fail_at.
-  double next_free_ns_ = 0;      // Rate limiter: when the next command may issue.
-  std::deque<int64_t> waiting_;  // Issue times of commands still waiting (ascending).
-  std::unordered_map<uint64_t, Entry> entries_;            // Table slots by id.
-  std::unordered_map<PackedKey, uint64_t, KeyHash> keys_;  // fwd and rev key -> id.
-  std::unordered_map<const conn*, ConnState> conns_;       // Accepted connections.
-  std::unordered_set<PackedKey, KeyHash> refused_;         // Keys refused for good.
+  double next_free_ns_ = 0;                    // Rate limiter: when the next command may issue.
+  std::deque<int64_t> waiting_;                // Issue times of commands still waiting (ascending).
+  std::vector<Entry> slab_;                    // Table slots (id 0: free).
+  std::vector<uint32_t> free_slots_;           // Free slab slots, reused last-in first.
+  OpenTable<KeySlot, KeySlotTraits> keys_;     // fwd and rev key -> entry.
+  OpenTable<ConnSlot, ConnSlotTraits> conns_;  // Accepted connections.
+  std::unordered_set<PackedKey, KeyHash> refused_;          // Keys refused for good.
+  uint64_t counters_[static_cast<int>(Ctr::kCount)] = {};   // By Ctr, for stats().counters.
+  uint64_t failures_[static_cast<int>(Fail::kCount)] = {};  // By Fail, for stats().failures.
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;  // Pending.
   FastPathStats stats_;                   // Counters and series (entries/active kept current).
+  OffloadLog offload_latency_;            // stats().offload_latency, compact (see offload_log.h).
   FastPathObserver* observer_ = nullptr;  // Entry events (setObserver), may be null.
 };
 

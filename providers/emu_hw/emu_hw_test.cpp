@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "providers/builtin.h"
 #include "providers/conn.h"
+#include "providers/emu_hw/offload_log.h"
+#include "providers/emu_hw/open_table.h"
 #include "providers/fast_path.h"
 #include "providers/test_util.h"
 
@@ -639,6 +643,95 @@ TEST(EmuHwConfig, BadOptionsAreEinvalWithAClearMessage) {
   s = addBuiltinProvider(r, "emu-hw:profile=" + bad);
   EXPECT_EQ(s.code(), EINVAL);
   EXPECT_NE(s.message().find("emu_hw_bad.conf:2"), std::string::npos) << s.message();
+}
+
+// ---- Internals ---------------------------------------------------------------------------------
+
+// The compact offload log gives back every sample exactly as pushed, in order: IPv4 keys
+// (compact), IPv6 keys, keys with stray bytes beyond an IPv4 address, latencies too long for
+// 32 bits and request times far from the previous one (kept whole), interleaved.
+TEST(EmuHwOffloadLog, SamplesComeBackExactlyInOrder) {
+  const uint64_t seed = 20261203;
+  SCOPED_TRACE("test seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  OffloadLog log;
+  std::vector<FastPathOffloadSample> pushed;
+  int64_t t = kT0;
+  for (int i = 0; i < 5000; i++) {
+    FastPathOffloadSample s;
+    uint8_t raw[sizeof s.key] = {};
+    for (uint8_t& b : raw) b = static_cast<uint8_t>(rng());
+    switch (rng() % 4) {
+      case 0:  // IPv4-shaped: compact.
+      case 1:
+        std::memset(raw + 4, 0, 12);
+        std::memset(raw + 20, 0, 12);
+        break;
+      case 2:  // One stray byte beyond the first 4 of an address: whole.
+        std::memset(raw + 4, 0, 12);
+        std::memset(raw + 20, 0, 12);
+        raw[4 + rng() % 12 + (rng() % 2) * 16] = 1;
+        break;
+      default:  // IPv6: whole.
+        break;
+    }
+    std::memcpy(&s.key, raw, sizeof raw);
+    // Mostly close to the previous request (compact), sometimes a jump either way (whole).
+    t += rng() % 16 == 0 ? (rng() % 2 ? int64_t(1) << 40 : -(int64_t(1) << 33))
+                         : int64_t(rng() % 1000000) - 1000;
+    s.request_ns = t;
+    s.active_ns = s.request_ns + (rng() % 8 == 0 ? int64_t(5) << 32 : int64_t(rng() % 100000));
+    log.push(s);
+    pushed.push_back(s);
+  }
+  std::vector<FastPathOffloadSample> got = log.samples();
+  ASSERT_EQ(got.size(), pushed.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(std::memcmp(&got[i].key, &pushed[i].key, sizeof got[i].key), 0) << i;
+    EXPECT_EQ(got[i].request_ns, pushed[i].request_ns) << i;
+    EXPECT_EQ(got[i].active_ns, pushed[i].active_ns) << i;
+  }
+}
+
+// The open-addressing index agrees with std::map under random insert/erase churn with many
+// colliding hashes (the backward-shift deletion must keep every remaining key findable).
+TEST(EmuHwOpenTable, AgreesWithAMapUnderChurn) {
+  const uint64_t seed = 77;
+  SCOPED_TRACE("test seed " + std::to_string(seed));
+  struct Slot {
+    uint32_t key = 0;  // 0 = empty.
+    uint32_t value = 0;
+  };
+  struct Traits {
+    static bool empty(const Slot& s) { return s.key == 0; }
+    static uint64_t hash(const Slot& s) { return s.key % 61; }  // Many collisions.
+  };
+  OpenTable<Slot, Traits> table;
+  std::map<uint32_t, uint32_t> model;
+  std::mt19937_64 rng(seed);
+  auto find = [&](uint32_t k) {
+    return table.find(k % 61, [k](const Slot& s) { return s.key == k; });
+  };
+  for (int step = 0; step < 50000; step++) {
+    const uint32_t k = 1 + static_cast<uint32_t>(rng() % 500);
+    Slot* s = find(k);
+    ASSERT_EQ(s != nullptr, model.count(k) == 1) << "step " << step << " key " << k;
+    if (s != nullptr) {
+      ASSERT_EQ(s->value, model[k]);
+      table.erase(s);
+      model.erase(k);
+    } else {
+      const uint32_t v = static_cast<uint32_t>(rng());
+      table.insert(k % 61, Slot{k, v});
+      model[k] = v;
+    }
+    ASSERT_EQ(table.size(), model.size());
+  }
+  for (const auto& [k, v] : model) {
+    const Slot* s = find(k);
+    ASSERT_NE(s, nullptr) << k;
+    EXPECT_EQ(s->value, v);
+  }
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
         in_batch = false;
         CtPacket p;
         if (extractCtPacket(nv.version, datagram.data(), uint32_t(datagram.size()), zone, &p)) {
-          v = process(p, now, commit, meta);
+          process(p, now, commit, meta, &v);
         } else {
           v.state = kCsInvalid | kCsTracked;
           v.invalid = InvalidReason::kHeaderOrChecksum;
@@ -215,7 +215,7 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
       case Ipf::Verdict::kNotFragment: {
         CtPacket p;
         if (nv.sane && extractCtPacket(nv.version, nv.l3, nv.l3_size, zone, &p)) {
-          v = process(p, now, commit, meta);
+          process(p, now, commit, meta, &v);
         } else {
           v.state = kCsInvalid | kCsTracked;
           v.invalid = InvalidReason::kHeaderOrChecksum;
@@ -238,11 +238,14 @@ Verdict Conntrack::executeIp(uint8_t version, const uint8_t* l3, uint32_t size, 
     v.invalid = InvalidReason::kHeaderOrChecksum;
     return v;
   }
-  return process(p, now, commit, meta);
+  Verdict v;
+  process(p, now, commit, meta, &v);
+  return v;
 }
 
-Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta) {
-  Verdict v;
+void Conntrack::process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta,
+                        Verdict* out) {
+  Verdict& v = *out;
   uint8_t state = 0;
   bool reply = false;
   Conn* c = lookup(p.key, now, &reply);
@@ -297,7 +300,6 @@ Verdict Conntrack::process(const CtPacket& p, int64_t now, bool commit, const Pa
       hooks_->onEstablished(*c, meta);
     }
   }
-  return v;
 }
 
 Conn* Conntrack::create(const CtPacket& p, int64_t now, bool commit, uint8_t* state) {

@@ -233,7 +233,10 @@ class Conntrack {
   bool seqCheckBypassed(const Conn& c) const;
 
  private:
-  Verdict process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta);
+  // Fills *v, a fresh Verdict, in place: a Verdict returned by value and copied into the
+  // caller's made the copy's wide loads wait on process()'s narrow stores (perf: a fifth of
+  // a hot-flow packet's time).
+  void process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta, Verdict* v);
   Conn* create(const CtPacket& p, int64_t now, bool commit, uint8_t* state);
   void insert(Conn* c);
   // The one removal path: hooks, table, lists, counters.
