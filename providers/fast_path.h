@@ -79,8 +79,12 @@ struct FastPathStats {
   // Other event counts (calls per callback, completions, aged entries...), by name.
   std::map<std::string, uint64_t> counters;
 
-  int64_t occupancy_interval_ns = 0;                   // Sample spacing; 0 = no series.
-  std::vector<FastPathOccupancySample> occupancy;      // In time order.
+  int64_t occupancy_interval_ns = 0;               // Sample spacing; 0 = no series.
+  std::vector<FastPathOccupancySample> occupancy;  // In time order.
+  // An idle stretch (nothing happens, so every sample would be equal) longer than this many
+  // intervals keeps only its first and last samples and counts "occupancy_gaps": a trace whose
+  // time jumps by days costs a few samples, not one per interval.
+  static constexpr int64_t kOccupancyMaxGap = 3600;
   std::vector<FastPathOffloadSample> offload_latency;  // In completion order.
 
   std::string config;  // The effective configuration, including the random seed.

@@ -277,8 +277,7 @@ void DpdkProvider::advanceLocked(int64_t t_ns, bool start) {
   }
   const int64_t interval = config_.sample_interval_ns;
   if (interval > 0 && next_sample_ns_ <= now_ns_) {
-    constexpr int64_t kMaxGap = 1000000;  // A long idle gap: its first and last samples.
-    if ((now_ns_ - next_sample_ns_) / interval > kMaxGap) {
+    if ((now_ns_ - next_sample_ns_) / interval > FastPathStats::kOccupancyMaxGap) {
       sampleLocked(next_sample_ns_);
       next_sample_ns_ += ((now_ns_ - next_sample_ns_) / interval) * interval;
       count("occupancy_gaps");

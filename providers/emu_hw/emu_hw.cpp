@@ -453,9 +453,7 @@ void EmuHwProvider::advanceLocked(int64_t t_ns, bool start) {
   now_ns_ = std::max(now_ns_, t_ns);
   auto sampleUpTo = [&](int64_t limit, bool inclusive) {
     if (interval <= 0) return;
-    // A long idle gap is summarised by its first and last samples.
-    constexpr int64_t kMaxGap = 1000000;
-    if ((limit - next_sample_ns_) / interval > kMaxGap) {
+    if ((limit - next_sample_ns_) / interval > FastPathStats::kOccupancyMaxGap) {
       sampleLocked(next_sample_ns_);
       next_sample_ns_ += ((limit - next_sample_ns_) / interval) * interval;
       count(Ctr::occupancy_gaps);

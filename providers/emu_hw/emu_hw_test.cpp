@@ -573,6 +573,26 @@ TEST(EmuHwStats, OccupancySeries) {
   EXPECT_EQ(s.occupancy[2].active, 2u);  // cs[1] completed at exactly T0 + 2 s.
 }
 
+// A jump of ten days keeps the idle stretch's first and last samples, not 864,000 of them.
+TEST(EmuHwStats, OccupancyLongIdleGapIsSummarised) {
+  Bed b("sample_interval=1s");
+  auto cs = conns(1);
+  b.hw->setNow(kT0);
+  ASSERT_EQ(b.add(cs[0]), 0);
+  b.hw->setNow(kT0 + 10 * 86400 * kSec);
+  FastPathStats s = b.hw->stats();
+  ASSERT_EQ(s.occupancy.size(), 3u);  // T0 (before the add), the gap's first and last.
+  EXPECT_EQ(s.occupancy[1].t_ns, kT0 + kSec);
+  EXPECT_EQ(s.occupancy[2].t_ns, kT0 + 10 * 86400 * kSec);
+  EXPECT_EQ(s.occupancy[2].entries, 1u);
+  EXPECT_EQ(counter(s, "occupancy_gaps"), 1u);
+  // A stretch of exactly the bound is sampled in full.
+  b.hw->setNow(kT0 + 10 * 86400 * kSec + FastPathStats::kOccupancyMaxGap * kSec);
+  s = b.hw->stats();
+  EXPECT_EQ(s.occupancy.size(), 3u + FastPathStats::kOccupancyMaxGap);
+  EXPECT_EQ(counter(s, "occupancy_gaps"), 1u);
+}
+
 // The replay finds fast paths among the registered providers.
 TEST(EmuHwStats, FastPathsOfRegistry) {
   Registry r;
