@@ -42,9 +42,8 @@ Profile anyProfile(int i) {
 // Invariants that hold in every profile (the others are the RFC defects of facts §5).
 const std::set<std::string>& rfcDefects() {
   static const std::set<std::string> d = {
-      "unique-tuple",        "one-add-per-tuple", "del-on-removal",
-      "mark-needs-acceptor", "est-after-add",     "responder-rst-validated",
-      "idle-expires",        "no-orphan-entries", "update-no-earlier"};
+      "unique-tuple",  "one-add-per-tuple",       "del-on-removal", "mark-needs-acceptor",
+      "est-after-add", "responder-rst-validated", "idle-expires",   "no-orphan-entries"};
   return d;
 }
 
