@@ -1054,8 +1054,9 @@ void Suite::invariantRuns() {
 }
 
 void Suite::invariantTests() {
-  std::set<std::string> differential = {"offload-transparent", "determinism", "batch-equals-single",
-                                        "pcap-roundtrip", "mandatory-callbacks-checked"};
+  std::set<std::string> differential = {"offload-transparent",   "determinism",
+                                        "sharded-equals-single", "batch-equals-single",
+                                        "pcap-roundtrip",        "mandatory-callbacks-checked"};
   for (const InvariantInfo& inv : invariantCatalog()) {
     std::string name = inv.name;
     test("invariant." + name, inv.statement, [&]() -> Verdict {
@@ -1078,8 +1079,19 @@ void Suite::invariantTests() {
         cfg.providers = {kUut};
         std::mt19937_64 r(opt_.seed ^ 0xd00d);
         auto v = checkDeterminism(randomScenario(r, cfg, 80), factory());
-        // Sharded replay (same final table from N shards) awaits `ctsim replay --threads`.
         return v.empty() ? Verdict::pass() : Verdict::fail(formatViolation(v[0]));
+      }
+      if (name == "sharded-equals-single") {
+        if (uut_fast_path_) return Verdict::skip("sharded replay does not run fast paths");
+        RunConfig cfg;
+        cfg.profile = opt_.profile;
+        cfg.providers = {kUut};
+        cfg.zone = ct::ZoneMode::kZero;
+        for (ct::ClockMode clock : {ct::ClockMode::kTrace, ct::ClockMode::kFrozen}) {
+          auto v = checkSharded(CTSIM_BUNDLED_TRACE, cfg, clock, 2, factory());
+          if (!v.empty()) return Verdict::fail(formatViolation(v[0]));
+        }
+        return Verdict::pass();
       }
       if (name == "batch-equals-single") {
         auto v = checkBatchEqualsSingle(kUut, opt_.profile, 5, factory());

@@ -101,6 +101,10 @@ const std::vector<InvariantInfo>& invariantCatalog() {
        "outcome",
        "issue 8 #15"},
       {"determinism", "the same trace and seed give the same report", "issue 8 #16"},
+      {"sharded-equals-single",
+       "a trace replayed sharded over two threads gives one thread's per-packet ct_state, final "
+       "table, counters and hook calls (while no limit or sweep visit bound is reached)",
+       "issue 8 #16, sim/conntrack/sharded.h"},
       {"pcap-roundtrip", "a generated packet written to pcap parses back to the same fields",
        "issue 8 #17"},
       {"mark-needs-acceptor", "a connection is marked offloaded only if some provider accepted it",

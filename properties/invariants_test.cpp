@@ -121,7 +121,7 @@ TEST(Checker, PortReuseAfterAKeptUpdateIsNotAnEarlierExpiry) {
   addStep(sc, Step::Kind::kAdvance, 50000);  // past time_wait (45 s).
   addStep(sc, Step::Kind::kSweep);           // conn_update: kept (the dummy answers now).
   addPacket(sc, tcpFrame(1, false, kTcpSyn, 9000, 0), 1);  // port reuse: the old one expires.
-  addStep(sc, Step::Kind::kAdvance, 1000);  // checks run, no sweep due.
+  addStep(sc, Step::Kind::kAdvance, 1000);                 // checks run, no sweep due.
   auto r = runScenario(sc);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.value().summary.engine.port_reuse, 1u);
