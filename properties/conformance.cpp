@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -95,6 +96,10 @@ struct Bench {
   long long now = 5000;              // the registry clock (ms).
   ::netdev dev;                      // input netdev p0, port 1.
   std::vector<std::unique_ptr<::conn>> conns;
+  // Direct calls to the provider (outside a dispatch) see this registry's clock through
+  // ctsim_now_ms(), as calls from the engine do; without it "now" would read 0 there, and a
+  // provider answering conn_update with "now" for any connection would pass as answering 0.
+  std::optional<ScopedCurrentRegistry> current;
 
   static long long clock(void* self) { return static_cast<Bench*>(self)->now; }
   ct_offload_ctx ctx(size_t i, bool with_dev = true) {
@@ -347,6 +352,7 @@ std::unique_ptr<Bench> Suite::bench(Profile profile, const std::vector<std::stri
   RecordingProvider* raw = w.get();
   if (b->reg->registerProvider(std::move(w), kOriginProgram) != 0) return nullptr;
   b->uut = raw;
+  b->current.emplace(b->reg.get());
   return b;
 }
 
