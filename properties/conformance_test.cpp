@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "providers/broken/broken.h"
@@ -127,6 +128,63 @@ TEST(Conformance, CommandExitCodes) {
   EXPECT_NE(std::system((drv + " conformance --provider broken-est-twice" + q).c_str()), 0);
   int bad = std::system((drv + " conformance --provider no-such-provider" + q).c_str());
   EXPECT_EQ(WEXITSTATUS(bad), 2);
+}
+
+// The real `ctsim conformance --provider-lib` on the C example plug-in
+// (providers/examples/example_count.c): exit 0, JUnit with every test as a testcase, none
+// failed, and exactly the tests of optional capabilities it lacks skipped (no batch_submit, no
+// fast path; init ran when the plug-in was loaded). Its conn_update answers 0 for connections
+// it does not hold, which the suite checks on the simulated clock.
+TEST(Conformance, ExamplePluginPassesThroughTheCommand) {
+  std::string xml = ::testing::TempDir() + "/example-count.xml";
+  std::string cmd = std::string(CTSIM_CLI) + " conformance --provider-lib " + CTSIM_EXAMPLE_PLUGIN +
+                    " --junit " + xml + " >/dev/null 2>&1";
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+  std::ifstream in(xml);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string x = ss.str();
+  ASSERT_NE(x.find("<testsuites name=\"ctsim-conformance\""), std::string::npos);
+  EXPECT_NE(x.find("failures=\"0\" skipped=\"4\""), std::string::npos);
+  EXPECT_EQ(x.find("<failure"), std::string::npos);
+  // Every testcase, and which skipped (a testcase followed by its <skipped .../>).
+  std::map<std::string, std::string> skipped;
+  size_t cases = 0, at = 0;
+  while ((at = x.find("<testcase ", at)) != std::string::npos) {
+    ++cases;
+    size_t n = x.find(" name=\"", at) + 7;
+    std::string name = x.substr(n, x.find('"', n) - n);
+    size_t end = x.find('>', at);
+    if (x[end - 1] != '/') {
+      size_t sk = x.find("<skipped message=\"", end);
+      if (sk != std::string::npos && sk < x.find("</testcase>", end)) {
+        sk += 18;
+        skipped[name] = x.substr(sk, x.find('"', sk) - sk);
+      }
+    }
+    at = end;
+  }
+  size_t invariants = 0;
+  for (size_t i = x.find("name=\"invariant."); i != std::string::npos;
+       i = x.find("name=\"invariant.", i + 1)) {
+    ++invariants;
+  }
+  EXPECT_GE(cases, 60u);
+  EXPECT_GE(invariants, 20u);
+  std::map<std::string, std::string> want = {
+      {"contract.init.once", "init ran when the plug-in was loaded"},
+      {"contract.batch_submit.whole", "no batch_submit"},
+      {"invariant.capacity-respected", "the provider has no fast path"},
+      {"invariant.consumed-only-offloaded", "the provider has no fast path"},
+  };
+  EXPECT_EQ(skipped, want);
+  for (const char* t : {"contract.conn_update.zero-when-unknown", "contract.flush.drops-all",
+                        "contract.conn_del.unknown-harmless", "invariant.sharded-equals-single",
+                        "trace.bundled.mixed-small"}) {
+    EXPECT_NE(x.find(std::string("name=\"") + t + "\""), std::string::npos) << t;
+  }
 }
 
 }  // namespace

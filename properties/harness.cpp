@@ -8,7 +8,9 @@
 #include "providers/broken/broken.h"
 #include "providers/builtin.h"
 #include "sim/conntrack/ct_state.h"
+#include "sim/conntrack/sharded.h"
 #include "sim/parser.h"
+#include "sim/trace_reader.h"
 
 namespace ctsim::props {
 
@@ -342,6 +344,170 @@ std::vector<Violation> checkDeterminism(const Scenario& scenario, const Provider
   }
   if (a.value().digest() != b.value().digest()) {
     out.push_back({"determinism", 0, "two runs of one scenario gave different reports"});
+  }
+  return out;
+}
+
+namespace {
+
+// What one replay of checkSharded saw.
+struct ShardedSide {
+  std::map<uint64_t, uint8_t> states;  // record -> ct_state.
+  std::multiset<std::string> table;    // "key state packets-fwd/packets-rev" per connection.
+  ct::ReplaySummary summary;
+  ct::HookCounts hooks;
+};
+
+void noteFinalTable(ShardedSide& side, const ct::Conntrack& engine) {
+  for (const ct::Conn* c : engine.connections()) {
+    side.table.insert(ct::formatKey(c->key()) + " " + ct::connStateName(c->ext.state) + " " +
+                      std::to_string(c->packets[0]) + "/" + std::to_string(c->packets[1]));
+  }
+}
+
+// The first difference between the one-thread side `a` and the sharded side `b`, or "".
+std::string firstDifference(const ShardedSide& a, const ShardedSide& b) {
+  if (a.states != b.states) {
+    for (const auto& [rec, st] : a.states) {
+      auto it = b.states.find(rec);
+      std::string other = it == b.states.end() ? "none" : ct::formatCtState(it->second);
+      if (other != ct::formatCtState(st)) {
+        return "record " + std::to_string(rec) + ": ct_state " + ct::formatCtState(st) +
+               " on one thread, " + other + " sharded";
+      }
+    }
+    return "sharded verdicts for records one thread never saw";
+  }
+  if (a.table != b.table) {
+    return "final table: " + std::to_string(a.table.size()) + " connections on one thread, " +
+           std::to_string(b.table.size()) + " sharded, or their state/packets differ";
+  }
+  const ct::ReplaySummary &x = a.summary, &y = b.summary;
+  const ct::ConntrackStats &e = x.engine, &f = y.engine;
+  std::pair<const char*, bool> same[] = {
+      {"packets", x.packets == y.packets},
+      {"by_ct_state", x.by_ct_state == y.by_ct_state},
+      {"by_outcome", x.by_outcome == y.by_outcome},
+      {"invalid_by_reason", x.invalid_by_reason == y.invalid_by_reason},
+      {"conns", x.conns == y.conns},
+      {"created", x.created == y.created},
+      {"removed", x.removed == y.removed},
+      {"engine conns_created", e.conns_created == f.conns_created},
+      {"engine conns_removed", e.conns_removed == f.conns_removed},
+      {"engine port_reuse", e.port_reuse == f.port_reuse},
+      {"engine sweeps", e.sweeps == f.sweeps},
+      {"engine swept", e.swept == f.swept},
+      {"engine updates", e.updates == f.updates},
+      {"hook conn_add", a.hooks.add == b.hooks.add && a.hooks.add_failed == b.hooks.add_failed},
+      {"hook conn_established", a.hooks.est == b.hooks.est},
+      {"hook conn_del", a.hooks.del == b.hooks.del},
+      {"hook conn_update", a.hooks.upd == b.hooks.upd && a.hooks.upd_kept == b.hooks.upd_kept},
+  };
+  for (const auto& [what, ok] : same) {
+    if (!ok) return std::string(what) + " differs";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<Violation> checkSharded(const std::string& path, const RunConfig& config,
+                                    ct::ClockMode clock, uint32_t threads,
+                                    const ProviderFactory& factory, bool* compared) {
+  std::vector<Violation> out;
+  if (compared != nullptr) *compared = false;
+  auto fail = [&](std::string why) {
+    out.push_back({"sharded-equals-single", 0, std::move(why)});
+    return out;
+  };
+  auto opened = TraceReader::open(path);
+  if (!opened.ok()) return fail(opened.status().message());
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<TraceRecord> recs;
+  TraceRecord rec;
+  while (opened.value()->next(rec)) {
+    frames.emplace_back(rec.data, rec.data + rec.caplen);
+    recs.push_back(rec);
+  }
+  for (size_t i = 0; i < recs.size(); ++i) recs[i].data = frames[i].data();
+  TraceEnd end = opened.value()->end();
+
+  ct::ReplayOptions base;
+  base.clock = clock;
+  base.zone = config.zone;
+  base.flush_at_end = false;
+  base.engine.sweep_interval_ms = config.sweep_interval_ms;
+  base.engine.conn_limit = config.conn_limit;
+  base.engine.tcp_seq_check = config.tcp_seq_check;
+  if (!config.providers.empty()) base.engine = ct::hookProfileConfig(config.profile, base.engine);
+  // One registry per side, shared by that side's shards, with fresh providers.
+  auto makeRegistry = [&](std::unique_ptr<Registry>& reg) -> std::string {
+    reg = std::make_unique<Registry>(config.profile);
+    reg->setLogSink(nullptr, nullptr);
+    for (const std::string& spec : config.providers) {
+      auto h = factory(spec);
+      if (!h.ok()) return h.status().message();
+      ProviderHandle handle = std::move(h).value();
+      Provider* inner = handle.borrowed;
+      auto w = std::make_unique<RecordingProvider>(std::move(handle.owned), inner, nullptr);
+      if (w->fastPath() != nullptr) return spec + " has a fast path (not sharded)";
+      if (int err = reg->registerProvider(std::move(w), kOriginProgram)) {
+        return "cannot register " + spec + ": " + std::strerror(err);
+      }
+    }
+    return "";
+  };
+
+  ShardedSide one, many;
+  {
+    std::unique_ptr<Registry> reg;
+    if (std::string why = makeRegistry(reg); !why.empty()) return fail(why);
+    std::unique_ptr<ct::RegistryHooks> hooks;
+    ct::ReplayOptions opt = base;
+    if (!config.providers.empty()) {
+      hooks = std::make_unique<ct::RegistryHooks>(*reg);
+      opt.hooks = hooks.get();
+    }
+    ct::Replayer r(opt);
+    r.begin();
+    for (const TraceRecord& x : recs) {
+      r.process(x,
+                [&](const TraceRecord& t, const ct::Verdict& v) { one.states[t.index] = v.state; });
+    }
+    one.summary = r.finish(end);
+    noteFinalTable(one, r.engine());
+    if (hooks) one.hooks = hooks->counts();
+    r.engine().setHooks(nullptr);
+  }
+  const ct::ReplaySummary& s1 = one.summary;
+  if (s1.engine.limit_drops + s1.engine.sweep_bound_hits + s1.ipf.over_limit > 0) return out;
+  if (compared != nullptr) *compared = true;
+  {
+    std::unique_ptr<Registry> reg;
+    if (std::string why = makeRegistry(reg); !why.empty()) return fail(why);
+    std::vector<std::unique_ptr<ct::RegistryHooks>> hooks;
+    std::vector<ct::ReplayOptions> shards(std::max<uint32_t>(threads, 2), base);
+    for (ct::ReplayOptions& o : shards) {
+      if (config.providers.empty()) continue;
+      hooks.push_back(std::make_unique<ct::RegistryHooks>(*reg));
+      o.hooks = hooks.back().get();
+    }
+    std::vector<std::map<uint64_t, uint8_t>> states(shards.size());
+    ct::ShardedReplayer r(std::move(shards));
+    r.begin([&](uint32_t shard, const TraceRecord& t, const ct::Verdict& v) {
+      states[shard][t.index] = v.state;
+    });
+    for (const TraceRecord& x : recs) r.process(x);
+    many.summary = r.finish(end);
+    for (const auto& m : states) many.states.insert(m.begin(), m.end());
+    for (size_t i = 0; i < r.shards(); ++i) {
+      noteFinalTable(many, r.shard(i).engine());
+      r.shard(i).engine().setHooks(nullptr);
+    }
+    for (const auto& h : hooks) ct::addHookCounts(many.hooks, h->counts());
+  }
+  if (std::string diff = firstDifference(one, many); !diff.empty()) {
+    return fail(std::to_string(threads) + " threads vs one: " + diff);
   }
   return out;
 }

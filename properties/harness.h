@@ -152,6 +152,16 @@ std::vector<Violation> checkTransparency(const Scenario& scenario,
 // determinism: the scenario twice, same digest.
 std::vector<Violation> checkDeterminism(const Scenario& scenario,
                                         const ProviderFactory& factory = defaultProviderFactory());
+// sharded-equals-single (the sharded half of issue 8 #16): the capture at `path` replayed over
+// `threads` shards (ct::ShardedReplayer, `ctsim replay --threads N`) and on one thread, each with
+// fresh providers of `config` (which must have no fast path) on `clock`, no end flush: the same
+// per-packet ct_state, final table (key, state, packets each way), summary and engine counters
+// and hook calls. sharded.h promises it only while no limit and no sweep visit bound is reached;
+// such a capture is not compared (`*compared` false).
+std::vector<Violation> checkSharded(const std::string& path, const RunConfig& config,
+                                    ct::ClockMode clock, uint32_t threads,
+                                    const ProviderFactory& factory = defaultProviderFactory(),
+                                    bool* compared = nullptr);
 // batch-equals-single: conn_add/est/update/del/policy of `n` connections as one batch (fresh
 // provider from `spec`) vs one by one (another fresh one): same errors and the same calls.
 std::vector<Violation> checkBatchEqualsSingle(

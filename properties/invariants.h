@@ -215,6 +215,7 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   void checkTable();
   void checkIdle();
   void checkOrphans();
+  void noteForcedExpiry();
 
   ct::RegistryHooks& inner_;
   CheckerConfig config_;
@@ -228,6 +229,7 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   int last_add_result_ = 0;     // the registry's conn_add answer (from the hook event).
   std::vector<uint64_t> adds_this_packet_;  // conn ids given conn_add for the current packet.
   uint64_t sweeps_seen_ = 0;                // engine sweeps seen so far.
+  uint64_t port_reuse_seen_ = 0;            // engine port reuses seen so far.
   bool at_end_ = false;                     // the end-of-trace flush is running.
   std::vector<Violation> violations_;
   std::map<std::string, uint64_t> counts_;

@@ -143,5 +143,37 @@ TEST(Checker, IcmpErrorQuotingTcpHasNoFlags) {
   EXPECT_TRUE(r.value().ok()) << formatViolation(r.value().violations[0]);
 }
 
+// Port reuse force-expires the old connection (expiry 0, as OVS's conn_force_expire). Under
+// rfc-v1 it stays in the table until a sweep; after a sweep had kept it through conn_update,
+// that 0 is the packet's doing, not conn_update's: update-no-earlier must not fire, and the
+// SYN is new with the successor created (the duplicate of facts §5.1 is what rfc-v1 shows).
+TEST(Checker, PortReuseAfterAKeptUpdateIsNotAnEarlierExpiry) {
+  Scenario sc;
+  sc.config.profile = Profile::kRfcV1;
+  sc.config.providers = {"dummy"};
+  sc.config.sweep_interval_ms = 1000000;
+  addPacket(sc, tcpFrame(1, false, kTcpSyn, 100, 0));
+  addPacket(sc, tcpFrame(1, true, kTcpSyn | kTcpAck, 500, 101), 1);
+  addPacket(sc, tcpFrame(1, false, kTcpAck, 101, 501), 1);
+  addPacket(sc, tcpFrame(1, false, kTcpFin | kTcpAck, 101, 501), 1);
+  addPacket(sc, tcpFrame(1, true, kTcpAck, 501, 102), 1);
+  addPacket(sc, tcpFrame(1, true, kTcpFin | kTcpAck, 501, 102), 1);
+  addPacket(sc, tcpFrame(1, false, kTcpAck, 102, 502), 1);
+  addStep(sc, Step::Kind::kAdvance, 50000);  // past time_wait (45 s).
+  addStep(sc, Step::Kind::kSweep);           // conn_update: kept (the dummy answers now).
+  addPacket(sc, tcpFrame(1, false, kTcpSyn, 9000, 0), 1);  // port reuse: the old one expires.
+  addStep(sc, Step::Kind::kAdvance, 1000);                 // checks run, no sweep due.
+  auto r = runScenario(sc);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().summary.engine.port_reuse, 1u);
+  EXPECT_EQ(r.value().states.back(), "new|trk");
+  EXPECT_EQ(r.value().hooks.upd_kept, 1u);
+  EXPECT_EQ(r.value().violated().count("update-no-earlier"), 0u);
+  for (const Violation& v : r.value().violations) {
+    EXPECT_TRUE(v.invariant == "one-add-per-tuple" || v.invariant == "add-once")
+        << formatViolation(v);
+  }
+}
+
 }  // namespace
 }  // namespace ctsim::props
