@@ -55,32 +55,26 @@ FastPathVerdict send(TcBpfProvider& p, const conn& c, bool reply, uint8_t flags 
 }
 
 // The names of every BPF program loaded in the kernel.
-std::vector<std::string> loadedPrograms() {
+// The names of the loaded BPF objects of one kind (programs or maps), by walking their ids.
+template <typename Info>
+std::vector<std::string> bpfNames(int (*next)(uint32_t, uint32_t*), int (*by_id)(uint32_t)) {
   std::vector<std::string> names;
   uint32_t id = 0;
-  while (bpf_prog_get_next_id(id, &id) == 0) {
-    int fd = bpf_prog_get_fd_by_id(id);
+  while (next(id, &id) == 0) {
+    int fd = by_id(id);
     if (fd < 0) continue;
-    bpf_prog_info info{};
+    Info info{};
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) names.push_back(info.name);
     ::close(fd);
   }
   return names;
 }
-
+std::vector<std::string> loadedPrograms() {
+  return bpfNames<bpf_prog_info>(bpf_prog_get_next_id, bpf_prog_get_fd_by_id);
+}
 std::vector<std::string> loadedMaps() {
-  std::vector<std::string> names;
-  uint32_t id = 0;
-  while (bpf_map_get_next_id(id, &id) == 0) {
-    int fd = bpf_map_get_fd_by_id(id);
-    if (fd < 0) continue;
-    bpf_map_info info{};
-    uint32_t len = sizeof info;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) names.push_back(info.name);
-    ::close(fd);
-  }
-  return names;
+  return bpfNames<bpf_map_info>(bpf_map_get_next_id, bpf_map_get_fd_by_id);
 }
 
 // The network namespaces this process holds descriptors of ("net:[inode]" links in
