@@ -4,7 +4,11 @@
 //             item per callback);
 //   update    conn_update of connections added beforehand, in turn (the last-used query);
 //   lookup    FastPath::process() of a packet of an active entry (providers with a fast path):
-//             what every replayed packet costs before the engine sees it.
+//             what every replayed packet costs before the engine sees it;
+//   frame_hit / frame_miss  (tc-bpf) FastPath::processFrame(): the frame really sent through
+//             the veth into the BPF program and its verdict read back, for a packet of an
+//             offloaded connection (consumed in the kernel) and of an unknown one (passed on to
+//             the software side and drained there): what a replayed packet costs with tc-bpf.
 // emu-hw (unlimited capacity, no latency), dpdk (rte_hash; the EAL is started once per
 // process with --no-huge --no-pci --no-shconf -m 512, see providers/dpdk/eal.h), kernel-ct
 // (ctnetlink into a private namespace) and tc-bpf (a BPF hash map in a private namespace): the
@@ -101,21 +105,28 @@ std::vector<conn> pool(size_t n) {
   return v;
 }
 
-enum class Kind { kAddDel, kUpdate, kLookup };
+enum class Kind { kAddDel, kUpdate, kLookup, kFrameHit, kFrameMiss };
 
 void runOps(benchmark::State& state, const std::string& spec, Kind kind, size_t pool_size) {
   Subject s = make(spec);
   if (!s.error.empty()) return skip(state, s.error);
   Provider& p = *s.provider;
-  if (kind == Kind::kLookup && s.fast_path == nullptr) {
+  bool frames = kind == Kind::kFrameHit || kind == Kind::kFrameMiss;
+  if ((kind == Kind::kLookup || frames) && s.fast_path == nullptr) {
     return fail(state, "this provider has no fast path");
   }
   std::vector<conn> conns = pool(scaled(pool_size, 64));
+  // Frames of the same flows (udpFlows numbers them as pool() does).
+  FrameArena arena = frames ? udpFlows(conns.size()) : FrameArena{};
+  auto sendFrame = [&](size_t k) {
+    return s.fast_path->processFrame(arena.frame(k), arena.stride, arena.linktype, conns[k].key_fwd,
+                                     arena.stride, 0);
+  };
   std::vector<ct_offload_ctx> ctxs;
   for (conn& c : conns) ctxs.push_back(makeCtx(c));
   const size_t n = conns.size();
   uint64_t ops = 0, errors = 0;
-  if (kind != Kind::kAddDel) {
+  if (kind != Kind::kAddDel && kind != Kind::kFrameMiss) {
     for (auto& ctx : ctxs) {
       if (p.connAdd(ctx) != 0) return fail(state, "conn_add failed while preloading");
     }
@@ -127,6 +138,12 @@ void runOps(benchmark::State& state, const std::string& spec, Kind kind, size_t 
         s.fast_path->process(conns[0].key_fwd, 100, 0) == FastPathVerdict::kMiss) {
       return fail(state, "a packet of an offloaded connection missed the fast path");
     }
+  }
+  if (kind == Kind::kFrameHit && sendFrame(0) != FastPathVerdict::kConsumed) {
+    return fail(state, "a frame of an offloaded connection was not consumed in the kernel");
+  }
+  if (kind == Kind::kFrameMiss && sendFrame(0) != FastPathVerdict::kMiss) {
+    return fail(state, "a frame of an unknown connection did not miss");
   }
   size_t i = 0;
   bool adding = true;
@@ -151,12 +168,18 @@ void runOps(benchmark::State& state, const std::string& spec, Kind kind, size_t 
         benchmark::DoNotOptimize(s.fast_path->process(conns[i].key_fwd, 100, 0));
         if (++i == n) i = 0;
         break;
+      case Kind::kFrameHit:
+      case Kind::kFrameMiss:
+        errors += sendFrame(i) !=
+                  (kind == Kind::kFrameHit ? FastPathVerdict::kConsumed : FastPathVerdict::kMiss);
+        if (++i == n) i = 0;
+        break;
     }
     ++ops;
   }
   // Leave nothing behind (kernel-ct/tc-bpf also drop their namespace with the object); the
   // timer stopped with the loop.
-  size_t from = 0, to = n;  // the connections still added.
+  size_t from = 0, to = kind == Kind::kFrameMiss ? 0 : n;  // the connections still added.
   if (kind == Kind::kAddDel) {
     if (adding)
       to = i;
@@ -195,6 +218,8 @@ void BM_KernelCt_Update(benchmark::State& s) { runOps(s, "kernel-ct", Kind::kUpd
 void BM_TcBpf_AddDel(benchmark::State& s) { runOps(s, "tc-bpf", Kind::kAddDel, 256); }
 void BM_TcBpf_Update(benchmark::State& s) { runOps(s, "tc-bpf", Kind::kUpdate, 256); }
 void BM_TcBpf_Lookup(benchmark::State& s) { runOps(s, "tc-bpf", Kind::kLookup, 256); }
+void BM_TcBpf_FrameHit(benchmark::State& s) { runOps(s, "tc-bpf", Kind::kFrameHit, 256); }
+void BM_TcBpf_FrameMiss(benchmark::State& s) { runOps(s, "tc-bpf", Kind::kFrameMiss, 256); }
 
 BENCHMARK(BM_EmuHw_AddDel);
 BENCHMARK(BM_EmuHw_Update);
@@ -207,6 +232,8 @@ BENCHMARK(BM_KernelCt_Update);
 BENCHMARK(BM_TcBpf_AddDel);
 BENCHMARK(BM_TcBpf_Update);
 BENCHMARK(BM_TcBpf_Lookup);
+BENCHMARK(BM_TcBpf_FrameHit);
+BENCHMARK(BM_TcBpf_FrameMiss);
 
 }  // namespace
 }  // namespace ctsim::bench

@@ -8,6 +8,8 @@
 //                   it ("-" when none); exit 1 when one is unexplained
 //   --differences PATH  the rules file (default: sim/kernel_oracle/differences.tsv of the source)
 //   --clock trace|frozen  ctsim's clock for --compare (default trace)
+//   --rig auto|bridge|routed  the kernel rig (rig.h; default auto: bridge when br_netfilter is
+//                   there, else routed)
 //
 // Exit codes: 0, 1 (unexplained differences), 2 (bad input, or the kernel cannot be used here:
 // the one reason is printed).  SIGINT stops the replay early; the namespaces go away with the
@@ -38,6 +40,7 @@ struct OracleArgs {
   bool compare = false;                                 // also compare with ctsim.
   std::string differences = CTSIM_DIFFERENCES_DEFAULT;  // rules file.
   std::string clock = "trace";                          // ctsim's clock for --compare.
+  std::string rig = "auto";                             // the kernel rig.
 };
 
 int runOracle(const OracleArgs& a) {
@@ -49,7 +52,13 @@ int runOracle(const OracleArgs& a) {
 #else
   kern::Interrupt::install();
   oracle::RigStats st;
-  auto table = oracle::replayThroughKernel(a.file, &st);
+  auto mode = oracle::parseRigMode(a.rig);
+  if (!mode.ok()) {
+    std::fprintf(stderr, "ctsim oracle kernel: %s\n", mode.status().message().c_str());
+    return kExitBadInput;
+  }
+  oracle::RigMode built = mode.value();
+  auto table = oracle::replayThroughKernel(a.file, &st, mode.value(), &built);
   if (!table.ok()) {
     std::fprintf(stderr, "ctsim oracle kernel: %s: %s\n", a.file.c_str(),
                  table.status().message().c_str());
@@ -67,14 +76,15 @@ int runOracle(const OracleArgs& a) {
     }
   }
   std::fprintf(stderr,
-               "ctsim oracle kernel: %s: %llu records, %llu sent (%llu not IP, %llu not sent), "
+               "ctsim oracle kernel: %s: %s rig, %llu records, %llu sent (%llu not IP, %llu not "
+               "sent), "
                "%llu VLAN-stripped, %llu IPv4 checksums fixed, %llu source MACs fixed; %zu "
                "entries%s\n",
-               a.file.c_str(), (unsigned long long)st.records, (unsigned long long)st.sent,
-               (unsigned long long)st.not_ip, (unsigned long long)st.send_failed,
-               (unsigned long long)st.vlan_stripped, (unsigned long long)st.ip_csum_fixed,
-               (unsigned long long)st.mac_fixed, table.value().size(),
-               kern::Interrupt::interrupted() ? " (interrupted)" : "");
+               a.file.c_str(), oracle::rigModeName(built), (unsigned long long)st.records,
+               (unsigned long long)st.sent, (unsigned long long)st.not_ip,
+               (unsigned long long)st.send_failed, (unsigned long long)st.vlan_stripped,
+               (unsigned long long)st.ip_csum_fixed, (unsigned long long)st.mac_fixed,
+               table.value().size(), kern::Interrupt::interrupted() ? " (interrupted)" : "");
   if (!a.compare) return kExitOk;
   auto rules = oracle::loadDifferenceRules(a.differences);
   if (!rules.ok()) {
@@ -116,6 +126,8 @@ void addOracleCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--differences", args->differences, "known differences (rule<TAB>reason)");
   cmd->add_option("--clock", args->clock, "ctsim's clock for --compare: trace or frozen")
       ->check(CLI::IsMember({"trace", "frozen"}));
+  cmd->add_option("--rig", args->rig, "kernel rig: auto (default), bridge or routed")
+      ->check(CLI::IsMember({"auto", "bridge", "routed"}));
   cmd->callback([args, &exit_code]() { exit_code = runOracle(*args); });
 }
 

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -53,18 +55,39 @@ FastPathVerdict send(TcBpfProvider& p, const conn& c, bool reply, uint8_t flags 
 }
 
 // The names of every BPF program loaded in the kernel.
-std::vector<std::string> loadedPrograms() {
+// The names of the loaded BPF objects of one kind (programs or maps), by walking their ids.
+template <typename Info>
+std::vector<std::string> bpfNames(int (*next)(uint32_t, uint32_t*), int (*by_id)(uint32_t)) {
   std::vector<std::string> names;
   uint32_t id = 0;
-  while (bpf_prog_get_next_id(id, &id) == 0) {
-    int fd = bpf_prog_get_fd_by_id(id);
+  while (next(id, &id) == 0) {
+    int fd = by_id(id);
     if (fd < 0) continue;
-    bpf_prog_info info{};
+    Info info{};
     uint32_t len = sizeof info;
     if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) names.push_back(info.name);
     ::close(fd);
   }
   return names;
+}
+std::vector<std::string> loadedPrograms() {
+  return bpfNames<bpf_prog_info>(bpf_prog_get_next_id, bpf_prog_get_fd_by_id);
+}
+std::vector<std::string> loadedMaps() {
+  return bpfNames<bpf_map_info>(bpf_map_get_next_id, bpf_map_get_fd_by_id);
+}
+
+// The network namespaces this process holds descriptors of ("net:[inode]" links in
+// /proc/self/fd), besides the one it lives in.
+std::set<std::string> heldNamespaces() {
+  std::set<std::string> out;
+  std::error_code ec;
+  auto own = std::filesystem::read_symlink("/proc/self/ns/net", ec).string();
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (target.rfind("net:[", 0) == 0 && target != own) out.insert(target);
+  }
+  return out;
 }
 
 // A packet of an offloaded connection is consumed by the kernel program in both directions; a
@@ -135,21 +158,30 @@ TEST(TcBpf, FullMapIsEnospc) {
   EXPECT_EQ(p.mapEntries(), 0);
 }
 
-// Destroying the provider leaves no BPF program behind (the namespace, links, qdisc and maps go
-// with it; nothing is pinned).
+// Destroying the provider leaves nothing behind: no namespace held (its veths live and die in
+// it), no BPF program, no BPF map (nothing is pinned).  The program and maps are looked for by
+// name, so a concurrent ctsim elsewhere on the machine would make this fail.
 TEST(TcBpf, LeavesNothingBehind) {
+  auto ours = [](const std::vector<std::string>& names) {
+    size_t n = 0;
+    for (const std::string& x : names) {
+      n += x == "ctsim_fastpath" || x == "ctsim_flows" || x == "ctsim_last" || x == "ctsim_cfg";
+    }
+    return n;
+  };
+  std::set<std::string> before = heldNamespaces();
   {
     TcBpfProvider p = make();
     REQUIRE_BPF(p);
-    bool found = false;
-    for (const std::string& n : loadedPrograms()) found |= n == "ctsim_fastpath";
-    EXPECT_TRUE(found);
+    EXPECT_GE(ours(loadedPrograms()), 1u);
+    EXPECT_GE(ours(loadedMaps()), 3u);
+    EXPECT_GT(heldNamespaces().size(), before.size());
   }
+  EXPECT_EQ(heldNamespaces(), before);
   // Namespace teardown is asynchronous in the kernel: allow it a moment.
   bool gone = false;
   for (int i = 0; i < 100 && !gone; i++) {
-    gone = true;
-    for (const std::string& n : loadedPrograms()) gone &= n != "ctsim_fastpath";
+    gone = ours(loadedPrograms()) == 0 && ours(loadedMaps()) == 0;
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(gone);

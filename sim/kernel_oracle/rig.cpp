@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <tuple>
@@ -258,7 +259,26 @@ std::string formatTable(const Json& table) {
   return out;
 }
 
-Result<std::unique_ptr<KernelRig>> KernelRig::create() {
+const char* rigModeName(RigMode m) {
+  switch (m) {
+    case RigMode::kAuto:
+      return "auto";
+    case RigMode::kBridge:
+      return "bridge";
+    case RigMode::kRouted:
+      return "routed";
+  }
+  return "?";
+}
+
+Result<RigMode> parseRigMode(const std::string& text) {
+  for (RigMode m : {RigMode::kAuto, RigMode::kBridge, RigMode::kRouted}) {
+    if (text == rigModeName(m)) return m;
+  }
+  return Status(EINVAL, "unknown rig '" + text + "' (auto, bridge or routed)");
+}
+
+Result<std::unique_ptr<KernelRig>> KernelRig::create(RigMode mode) {
   std::string why = kern::namespaceUnavailableReason();
   if (!why.empty()) return Status(EPERM, why);
   std::unique_ptr<KernelRig> rig(new KernelRig());
@@ -282,11 +302,11 @@ Result<std::unique_ptr<KernelRig>> KernelRig::create() {
     Status s = t.writeSysctl(k, v);
     if (!s.ok()) return Status(ENOTSUP, "no nf_conntrack here: " + s.message());
   }
-  for (const char* k : {"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
-                        "net/bridge/bridge-nf-filter-vlan-tagged"}) {
-    Status s = t.writeSysctl(k, "1");
-    if (!s.ok()) return Status(ENOTSUP, "no br_netfilter here: " + s.message());
+  if (mode == RigMode::kAuto) {
+    bool bridge_nf = t.writeSysctl("net/bridge/bridge-nf-call-iptables", "1").ok();
+    mode = bridge_nf ? RigMode::kBridge : RigMode::kRouted;
   }
+  rig->mode_ = mode;
   Status s = t.run({"nft", "-f", "-"},
                    "table inet ctsim_oracle {\n"
                    "  chain pre { type filter hook prerouting priority 0;\n"
@@ -297,50 +317,19 @@ Result<std::unique_ptr<KernelRig>> KernelRig::create() {
                    "}\n");
   if (!s.ok()) return Status(s.code(), "nftables: " + s.message());
   std::string outer_path = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(o.fd());
-  s = t.run({"ip", "-batch", "-"}, "link add inj1 type veth peer name inj0 netns " + outer_path +
-                                       "\n" + "link add sink1 type veth peer name sink0 netns " +
-                                       outer_path + "\n" +
-                                       "link add br0 type bridge\n"
-                                       "link set inj1 master br0\n"
-                                       "link set sink1 master br0\n");
-  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
-  // Large frames (TSO captures) pass when the MTU allows; failures here are not fatal.
-  (void)t.run({"ip", "-batch", "-"},
-              "link set inj1 mtu 65535\nlink set sink1 mtu 65535\nlink set br0 mtu 65535\n");
-  (void)o.run({"ip", "-batch", "-"}, "link set inj0 mtu 65535\nlink set sink0 mtu 65535\n");
-  s = o.run({"ip", "-batch", "-"},
-            "link set inj0 multicast off\nlink set sink0 multicast off\n"
-            "link set inj0 up\nlink set sink0 up\n");
-  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
-  s = t.run({"ip", "-batch", "-"}, "link set inj1 up\nlink set sink1 up\nlink set br0 up\n");
-  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
+  s = mode == RigMode::kBridge ? rig->buildBridge(outer_path) : rig->buildRouted(outer_path);
+  if (!s.ok()) return s;
 
-  auto mac = o.macAddress("sink0");
-  if (!mac.ok()) return mac.status();
-  std::memcpy(rig->sink_mac_, mac.value().data(), 6);
-  unsigned ifindex = o.ifindex("inj0");
-  {
-    kern::ScopedNetns in(o);
-    if (!in.ok()) return Status(EPERM, "cannot enter the outer namespace");
-    rig->packet_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-  }
-  if (!rig->packet_.valid())
-    return Status(errno, "AF_PACKET socket: " + std::string(strerror(errno)));
-  sockaddr_ll sll{};
-  sll.sll_family = AF_PACKET;
-  sll.sll_ifindex = int(ifindex);
-  sll.sll_protocol = 0;  // Send only.
-  if (::bind(rig->packet_.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
-    return Status(errno, "bind to inj0: " + std::string(strerror(errno)));
-  }
   auto ct = kern::CtnetlinkSocket::open(t);
   if (!ct.ok()) return ct.status();
   rig->ct_ = std::move(ct).value();
-  // Bridge ports forward only once the link-watch events of their carriers are processed (up
-  // to a second after `up`): wait for them, then start from an empty table.
+  // Ports forward only once the link-watch events of their carriers are processed (up to a
+  // second after `up`): wait for them, then start from an empty table.
+  const bool bridge = mode == RigMode::kBridge;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!(t.linkRunning("inj1") && t.linkRunning("sink1") && t.linkRunning("br0") &&
-           o.linkRunning("inj0") && o.linkRunning("sink0"))) {
+  while (!(t.linkRunning("inj1") && o.linkRunning("inj0") &&
+           (bridge ? t.linkRunning("sink1") && t.linkRunning("br0") && o.linkRunning("sink0")
+                   : t.linkRunning("out1") && o.linkRunning("out0")))) {
     if (std::chrono::steady_clock::now() > deadline) {
       return Status(ETIMEDOUT, "the rig's links did not come up within 5 s");
     }
@@ -351,9 +340,160 @@ Result<std::unique_ptr<KernelRig>> KernelRig::create() {
   return rig;
 }
 
+Status KernelRig::addPairs(const std::string& outer_path, const std::string& other,
+                           const std::string& extra, const std::string& extra_mtu) {
+  const std::string o1 = other + "1", o0 = other + "0";
+  Status s =
+      track_.run({"ip", "-batch", "-"},
+                 "link add inj1 type veth peer name inj0 netns " + outer_path + "\n" + "link add " +
+                     o1 + " type veth peer name " + o0 + " netns " + outer_path + "\n" + extra);
+  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
+  // Large frames (TSO captures) pass when the MTU allows; failures here are not fatal.
+  (void)track_.run({"ip", "-batch", "-"},
+                   "link set inj1 mtu 65535\nlink set " + o1 + " mtu 65535\n" + extra_mtu);
+  (void)outer_.run({"ip", "-batch", "-"},
+                   "link set inj0 mtu 65535\nlink set " + o0 + " mtu 65535\n");
+  s = outer_.run({"ip", "-batch", "-"}, "link set inj0 multicast off\nlink set " + o0 +
+                                            " multicast off\nlink set inj0 up\nlink set " + o0 +
+                                            " up\n");
+  return s.ok() ? s : Status(s.code(), "iproute2: " + s.message());
+}
+
+Status KernelRig::buildBridge(const std::string& outer_path) {
+  const kern::NetNs& o = outer_;
+  const kern::NetNs& t = track_;
+  for (const char* k : {"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
+                        "net/bridge/bridge-nf-filter-vlan-tagged"}) {
+    Status s = t.writeSysctl(k, "1");
+    if (!s.ok()) return Status(ENOTSUP, "no br_netfilter here: " + s.message());
+  }
+  Status s = addPairs(outer_path, "sink",
+                      "link add br0 type bridge\nlink set inj1 master br0\n"
+                      "link set sink1 master br0\n",
+                      "link set br0 mtu 65535\n");
+  if (!s.ok()) return s;
+  s = t.run({"ip", "-batch", "-"}, "link set inj1 up\nlink set sink1 up\nlink set br0 up\n");
+  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
+  auto mac = o.macAddress("sink0");
+  if (!mac.ok()) return mac.status();
+  std::memcpy(dst_mac_[0], mac.value().data(), 6);
+  return openSocket(0, "inj0");
+}
+
+Status KernelRig::buildRouted(const std::string& outer_path) {
+  const kern::NetNs& o = outer_;
+  const kern::NetNs& t = track_;
+  // No reverse-path filter and no redirects, on the links made below too (default).
+  for (const char* k :
+       {"net/ipv4/conf/all/rp_filter", "net/ipv4/conf/default/rp_filter",
+        "net/ipv4/conf/all/send_redirects", "net/ipv4/conf/default/send_redirects"}) {
+    Status s = t.writeSysctl(k, "0");
+    if (!s.ok()) return Status(ENOTSUP, "routing sysctls: " + s.message());
+  }
+  Status s = addPairs(outer_path, "out", "", "");
+  if (!s.ok()) return s;
+  // The outer namespace answers nothing the router forwards to it.
+  s = o.run({"nft", "-f", "-"},
+            "table inet ctsim_outer {\n"
+            "  chain out { type filter hook output priority 0; policy drop; }\n}\n");
+  if (!s.ok()) return Status(s.code(), "nftables (outer): " + s.message());
+  s = t.run({"ip", "-batch", "-"}, "link set inj1 up\nlink set out1 up\n");
+  if (!s.ok()) return Status(s.code(), "iproute2: " + s.message());
+  for (auto [k, v] :
+       {std::pair{"net/ipv4/ip_forward", "1"}, std::pair{"net/ipv6/conf/all/forwarding", "1"},
+        std::pair{"net/ipv4/conf/inj1/rp_filter", "0"},
+        std::pair{"net/ipv4/conf/out1/rp_filter", "0"}}) {
+    s = t.writeSysctl(k, v);
+    if (!s.ok()) return Status(ENOTSUP, "routing sysctls: " + s.message());
+  }
+  auto mac = [](const kern::NetNs& ns, const char* dev) -> std::string {
+    auto m = ns.macAddress(dev);
+    if (!m.ok() || m.value().size() != 6) return "";
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m.value()[0], m.value()[1],
+                  m.value()[2], m.value()[3], m.value()[4], m.value()[5]);
+    return buf;
+  };
+  std::string inj0 = mac(o, "inj0"), out0 = mac(o, "out0");
+  if (inj0.empty() || out0.empty()) return Status(EIO, "cannot read the outer MAC addresses");
+  // What enters on one side leaves on the other, to a permanent neighbour (the outer end).
+  s = t.run({"ip", "-batch", "-"},
+            "neigh add 10.255.0.1 lladdr " + inj0 + " dev inj1 nud permanent\n" +
+                "neigh add 10.255.0.2 lladdr " + out0 + " dev out1 nud permanent\n" +
+                "route add default via 10.255.0.1 dev inj1 onlink table 101\n"
+                "route add default via 10.255.0.2 dev out1 onlink table 102\n"
+                "rule add iif inj1 lookup 102 pref 100\n"
+                "rule add iif out1 lookup 101 pref 101\n");
+  if (!s.ok()) return Status(s.code(), "iproute2 (IPv4 routes): " + s.message());
+  s = t.run({"ip", "-6", "-batch", "-"},
+            "neigh add fe80::ff:1 lladdr " + inj0 + " dev inj1 nud permanent\n" +
+                "neigh add fe80::ff:2 lladdr " + out0 + " dev out1 nud permanent\n" +
+                "route add default via fe80::ff:1 dev inj1 table 101\n"
+                "route add default via fe80::ff:2 dev out1 table 102\n"
+                "rule add iif inj1 lookup 102 pref 100\n"
+                "rule add iif out1 lookup 101 pref 101\n");
+  if (!s.ok()) return Status(s.code(), "iproute2 (IPv6 routes): " + s.message());
+  for (int side : {0, 1}) {
+    auto m = t.macAddress(side == 0 ? "inj1" : "out1");
+    if (!m.ok()) return m.status();
+    std::memcpy(dst_mac_[side], m.value().data(), 6);
+  }
+  s = openSocket(0, "inj0");
+  return s.ok() ? openSocket(1, "out0") : s;
+}
+
+Status KernelRig::openSocket(int side, const char* ifname) {
+  unsigned ifindex = outer_.ifindex(ifname);
+  {
+    kern::ScopedNetns in(outer_);
+    if (!in.ok()) return Status(EPERM, "cannot enter the outer namespace");
+    packet_[side].reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  }
+  if (!packet_[side].valid()) {
+    return Status(errno, "AF_PACKET socket: " + std::string(strerror(errno)));
+  }
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = int(ifindex);
+  sll.sll_protocol = 0;  // Send only.
+  if (::bind(packet_[side].get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+    return Status(errno, "bind to " + std::string(ifname) + ": " + strerror(errno));
+  }
+  return Status();
+}
+
 KernelRig::~KernelRig() = default;  // Sockets, then namespaces: the kernel removes the rest.
 
-std::vector<uint8_t> KernelRig::rewrite(const TraceRecord& rec) {
+namespace {
+// Raises a TTL (IPv4) or hop limit (IPv6) below 2 to 2, so that the router forwards the packet.
+bool raiseTtl(uint8_t* ip, size_t len) {
+  if (len < 20) return false;
+  uint8_t* ttl = (ip[0] >> 4) == 4 ? ip + 8 : (ip[0] >> 4) == 6 && len >= 40 ? ip + 7 : nullptr;
+  if (ttl == nullptr || *ttl >= 2) return false;
+  *ttl = 2;
+  return true;
+}
+}  // namespace
+
+int KernelRig::routedSide(std::vector<uint8_t>& f) {
+  if (f.size() < 14 + 20) return 0;
+  const uint8_t* ip = &f[14];
+  size_t alen = 0, src = 0;
+  if (rd16(&f[12]) == kEthIpv4 && (ip[0] >> 4) == 4) {
+    alen = 4, src = 12;
+  } else if (rd16(&f[12]) == 0x86dd && f.size() >= 14 + 40 && (ip[0] >> 4) == 6) {
+    alen = 16, src = 8;
+  } else {
+    return 0;
+  }
+  std::string a(reinterpret_cast<const char*>(ip + src), alen);
+  std::string b(reinterpret_cast<const char*>(ip + src + alen), alen);
+  auto [it, fresh] = left_.try_emplace(a < b ? a + b : b + a, a);
+  return it->second == a ? 0 : 1;
+}
+
+std::vector<uint8_t> KernelRig::rewrite(const TraceRecord& rec, int* side) {
+  const bool routed = mode_ == RigMode::kRouted;
   std::vector<uint8_t> f;
   if (rec.linktype == 1) {  // DLT_EN10MB
     if (rec.caplen < 14) return f;
@@ -363,10 +503,13 @@ std::vector<uint8_t> KernelRig::rewrite(const TraceRecord& rec) {
       off += 4;
       tags++;
     }
-    if (tags >= 2) {
+    if (tags >= (routed ? 1u : 2u)) {
       f.erase(f.begin() + 12, f.begin() + long(off));
       off = 12;
       stats_.vlan_stripped++;
+    }
+    if (off + 2 <= f.size() && routed && (rd16(&f[off]) == kEthIpv4 || rd16(&f[off]) == 0x86dd)) {
+      if (raiseTtl(&f[off + 2], f.size() - off - 2)) stats_.ttl_raised++;
     }
     if (off + 2 <= f.size() && rd16(&f[off]) == kEthIpv4) {
       if (fixIpv4Checksum(&f[off + 2], f.size() - off - 2)) stats_.ip_csum_fixed++;
@@ -383,10 +526,13 @@ std::vector<uint8_t> KernelRig::rewrite(const TraceRecord& rec) {
     f[12] = pi.ip_version == 4 ? 0x08 : 0x86;
     f[13] = pi.ip_version == 4 ? 0x00 : 0xdd;
     f.insert(f.end(), rec.data + pi.l3_offset, rec.data + rec.caplen);
+    if (routed && raiseTtl(&f[14], f.size() - 14)) stats_.ttl_raised++;
     if (pi.ip_version == 4 && fixIpv4Checksum(&f[14], f.size() - 14)) stats_.ip_csum_fixed++;
     std::memset(&f[6], 0, 6);  // Fixed below like a zero source MAC.
   }
-  std::memcpy(&f[0], sink_mac_, 6);
+  int s = routed ? routedSide(f) : 0;
+  if (side) *side = s;
+  std::memcpy(&f[0], dst_mac_[s], 6);
   static const uint8_t kZero[6] = {}, kFixed[6] = {0x02, 0, 0, 0, 0, 0x01};
   if (std::memcmp(&f[6], kZero, 6) == 0 || (f[6] & 1)) {
     std::memcpy(&f[6], kFixed, 6);
@@ -397,13 +543,15 @@ std::vector<uint8_t> KernelRig::rewrite(const TraceRecord& rec) {
 
 void KernelRig::inject(const TraceRecord& rec) {
   stats_.records++;
-  std::vector<uint8_t> f = rewrite(rec);
+  int side = 0;
+  std::vector<uint8_t> f = rewrite(rec, &side);
   if (f.empty()) {
     if (rec.linktype == 1) stats_.send_failed++;
     return;
   }
-  if (::send(packet_.get(), f.data(), f.size(), 0) == ssize_t(f.size())) {
+  if (::send(packet_[side].get(), f.data(), f.size(), 0) == ssize_t(f.size())) {
     stats_.sent++;
+    stats_.right_side += side;
   } else {
     stats_.send_failed++;
   }
@@ -425,16 +573,18 @@ Result<Json> KernelRig::dump(int settle_ms) {
   return out;
 }
 
-std::string rigUnavailableReason() {
-  auto rig = KernelRig::create();
+std::string rigUnavailableReason(RigMode mode) {
+  auto rig = KernelRig::create(mode);
   return rig.ok() ? "" : rig.status().message();
 }
 
-Result<Json> replayThroughKernel(const std::string& path, RigStats* stats) {
+Result<Json> replayThroughKernel(const std::string& path, RigStats* stats, RigMode mode,
+                                 RigMode* built) {
   auto reader = TraceReader::open(path);
   if (!reader.ok()) return reader.status();
-  auto rig = KernelRig::create();
+  auto rig = KernelRig::create(mode);
   if (!rig.ok()) return rig.status();
+  if (built) *built = rig.value()->mode();
   TraceRecord rec;
   while (!kern::Interrupt::interrupted() && reader.value()->next(rec)) rig.value()->inject(rec);
   auto table = rig.value()->dump();
