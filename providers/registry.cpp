@@ -807,12 +807,14 @@ void Registry::flush() {
 
 // rfc profiles: each batch provider gets the caller's batch as is.  strict: each gets a copy
 // holding the ops that concern it (DEL/UPD/EST only for connections it accepted, EST only when
-// the connection is marked added), and its ADD results are read back: error 0 = accepted.
+// the connection is marked added or its ADD is earlier in the batch), and its ADD results are
+// read back: error 0 = accepted.
 void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
                                       std::vector<uint64_t>& accepted,
                                       std::vector<int>& add_errors) {
   std::vector<ct_offload_op> sub;
   std::vector<size_t> index;
+  std::vector<const conn*> adding;  // Connections given an ADD earlier in `sub`.
   const CallState k = callState();
   for (Entry* e : s.entries) {
     if (!e->has(Callback::kBatchSubmit)) continue;
@@ -825,14 +827,18 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     }
     sub.clear();
     index.clear();
+    adding.clear();
     for (size_t i = 0; i < batch.n_ops; i++) {
       const ct_offload_op& op = batch.ops[i];
       const conn* c = op.ctx.conn;
       bool mine = c && (c->offload_acceptors & e->slot_bit);
       if ((op.type == CT_OFFLOAD_OP_DEL || op.type == CT_OFFLOAD_OP_UPD) && !mine) continue;
-      if (op.type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded)) {
+      // An ADD earlier in this batch is not marked yet: its EST follows it, as one by one.
+      if (op.type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded) &&
+          !(c && std::find(adding.begin(), adding.end(), c) != adding.end())) {
         continue;
       }
+      if (op.type == CT_OFFLOAD_OP_ADD && c) adding.push_back(c);
       sub.push_back(op);
       sub.back().error = 0;
       index.push_back(i);

@@ -543,6 +543,25 @@ TEST(RegistryStrict, BatchProviderAcceptanceAndDelFiltering) {
   ct_offload_op_batch_destroy(&b);
 }
 
+// strict: [ADD c, EST c] in one batch gives the batch provider both ops, as one by one would
+// (ADD accepted, then EST); the connection ends up established.
+TEST(RegistryStrict, BatchAddThenEstReachesTheBatchProvider) {
+  auto r = quietRegistry(Profile::kStrict);
+  Fake* bp = addFake(*r, "bulk", nullptr, kPerConn | bit(Callback::kBatchSubmit));
+  conn c = makeConn(1);
+  auto ctx = makeCtx(c);
+  ct_offload_op_batch b;
+  ct_offload_op_batch_init(&b);
+  ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_ADD, &ctx);
+  ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_EST, &ctx);
+  r->submit(b);
+  ct_offload_op_batch_destroy(&b);
+  ASSERT_EQ(bp->batches.size(), 1u);
+  EXPECT_EQ(bp->batches[0],
+            (std::vector<ct_offload_op_type>{CT_OFFLOAD_OP_ADD, CT_OFFLOAD_OP_EST}));
+  EXPECT_EQ(c.offload_mark, OffloadMark::kEst);
+}
+
 // ---- Current registry, clock, accessors ------------------------------------------------------
 
 // The C functions act on the current registry; the scoped helper restores the previous one;
