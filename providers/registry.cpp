@@ -830,15 +830,17 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     adding.clear();
     for (size_t i = 0; i < batch.n_ops; i++) {
       const ct_offload_op& op = batch.ops[i];
+      int type;  // Read as an int: an out-of-range value is untrusted input, not UB.
+      std::memcpy(&type, &op.type, sizeof type);
       const conn* c = op.ctx.conn;
       bool mine = c && (c->offload_acceptors & e->slot_bit);
-      if ((op.type == CT_OFFLOAD_OP_DEL || op.type == CT_OFFLOAD_OP_UPD) && !mine) continue;
+      if ((type == CT_OFFLOAD_OP_DEL || type == CT_OFFLOAD_OP_UPD) && !mine) continue;
       // An ADD earlier in this batch is not marked yet: its EST follows it, as one by one.
-      if (op.type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded) &&
+      if (type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded) &&
           !(c && std::find(adding.begin(), adding.end(), c) != adding.end())) {
         continue;
       }
-      if (op.type == CT_OFFLOAD_OP_ADD && c) adding.push_back(c);
+      if (type == CT_OFFLOAD_OP_ADD && c) adding.push_back(c);
       sub.push_back(op);
       sub.back().error = 0;
       index.push_back(i);
@@ -851,7 +853,9 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
                     }).has_value();
     if (!answered) continue;  // Failed provider: its results are not read.
     for (size_t k = 0; k < sub.size(); k++) {
-      if (sub[k].type != CT_OFFLOAD_OP_ADD) continue;
+      int type;
+      std::memcpy(&type, &sub[k].type, sizeof type);
+      if (type != CT_OFFLOAD_OP_ADD) continue;
       if (sub[k].error == 0) {
         accepted[index[k]] |= e->slot_bit;
       } else {

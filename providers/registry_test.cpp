@@ -562,6 +562,29 @@ TEST(RegistryStrict, BatchAddThenEstReachesTheBatchProvider) {
   EXPECT_EQ(c.offload_mark, OffloadMark::kEst);
 }
 
+// strict: an op of an unknown type in a batch for a batch provider is passed on and answered
+// EINVAL, without reading the out-of-range value as the enum (UBSan).
+TEST(RegistryStrict, BatchUnknownOpTypeReachesTheBatchProvider) {
+  struct Bulk final : Provider {
+    size_t ops = 0;  // ops received in batches.
+    const char* name() const override { return "bulk"; }
+    CallbackMask callbacks() const override { return kPerConn | bit(Callback::kBatchSubmit); }
+    void batchSubmit(ct_offload_op_batch& b) override { ops += b.n_ops; }
+  };
+  auto r = quietRegistry(Profile::kStrict);
+  auto owned = std::make_unique<Bulk>();
+  Bulk* bp = owned.get();
+  ASSERT_EQ(r->registerProvider(std::move(owned), "test"), 0);
+  conn c = makeConn(1);
+  ct_offload_op op{CT_OFFLOAD_OP_ADD, makeCtx(c), 0};
+  int bad = 99;
+  std::memcpy(&op.type, &bad, sizeof bad);
+  ct_offload_op_batch b{&op, 1, 1};
+  r->submit(b);
+  EXPECT_EQ(op.error, EINVAL);
+  EXPECT_EQ(bp->ops, 1u);
+}
+
 // ---- Current registry, clock, accessors ------------------------------------------------------
 
 // The C functions act on the current registry; the scoped helper restores the previous one;
