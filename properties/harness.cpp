@@ -96,6 +96,7 @@ Result<std::unique_ptr<Session>> Session::create(const RunConfig& config,
   cc.conn_limit = config.conn_limit;
   cc.zone_limits = config.zone_limits;
   cc.expensive = config.expensive_checks;
+  cc.batch_hooks = config.batch_hooks;
   cc.zone_from_vlan = config.zone == ct::ZoneMode::kVlan;
   s->checker_ = std::make_unique<Checker>(*s->hooks_, cc);
   Checker* checker = s->checker_.get();
@@ -257,6 +258,7 @@ RunReport Session::finish() {
   out.counts = checker_->counts();
   out.states = states_;
   out.hooks = hooks_->counts();
+  ct::addHookCounts(out.hooks, checker_->batchHookCounts());
   for (FastPath* fp : fast_paths_) out.fast_paths.push_back(fp->stats());
   for (const ProviderInfo& p : registry_->providers()) out.provider_names.push_back(p.name);
   return out;

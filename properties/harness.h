@@ -41,6 +41,10 @@ struct RunConfig {
   std::map<uint16_t, uint32_t> zone_limits;  // explicit zone limits.
   bool tcp_seq_check = true;                 // TCP sequence checks.
   bool expensive_checks = true;              // the checker's O(connections) checks at sweeps.
+  // conn_add, conn_established and conn_del reach the registry as one-op batches
+  // (Registry::submit), so batch_submit providers accept connections inside batches; the
+  // engine's own calls are unchanged (CheckerConfig::batch_hooks).
+  bool batch_hooks = false;
 };
 
 // A recorded step of a scenario.

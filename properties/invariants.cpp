@@ -274,12 +274,61 @@ void RecordingProvider::batchSubmit(ct_offload_op_batch& batch) {
   c.op = CallOp::kBatch;
   c.result = int(batch.n_ops);
   report(c, nullptr);
+  reportBatchOps(batch);
+}
+
+void RecordingProvider::reportBatchOps(const ct_offload_op_batch& batch) {
+  for (size_t i = 0; i < batch.n_ops; ++i) {
+    const ct_offload_op& op = batch.ops[i];
+    ProviderCall c;
+    c.in_batch = true;
+    int type;  // An out-of-range op type is untrusted input: read it as an int.
+    std::memcpy(&type, &op.type, sizeof type);
+    switch (type) {
+      case CT_OFFLOAD_OP_ADD:
+        c.op = CallOp::kAdd;
+        c.result = op.error;
+        break;
+      case CT_OFFLOAD_OP_DEL:
+        c.op = CallOp::kDel;
+        break;
+      case CT_OFFLOAD_OP_UPD:
+        c.op = CallOp::kUpdate;
+        break;
+      case CT_OFFLOAD_OP_EST:
+        c.op = CallOp::kEst;
+        break;
+      case CT_OFFLOAD_OP_POLICY:
+        c.op = CallOp::kCan;
+        c.can = op.error == 0;
+        break;
+      case CT_OFFLOAD_OP_FLUSH:
+        c.op = CallOp::kFlush;
+        report(c, nullptr);
+        continue;
+      default:
+        continue;
+    }
+    report(c, &op.ctx);
+  }
 }
 
 // ---- Checker --------------------------------------------------------------------------------
 
 Checker::Checker(ct::RegistryHooks& inner, CheckerConfig config)
-    : inner_(inner), config_(std::move(config)) {}
+    : inner_(inner), config_(std::move(config)) {
+  // The registry hooks' default netdev (registry_hooks.h).
+  batch_netdev_.name = "p0";
+  batch_netdev_.port = 1;
+}
+
+int Checker::submitOne(ct_offload_op_type type, ct::Conn& conn, bool with_netdev) {
+  ct_offload_ctx ctx = makeCtx(conn.ext, with_netdev ? &batch_netdev_ : nullptr);
+  ct_offload_op op{type, ctx, 0};
+  ct_offload_op_batch batch{&op, 1, 1};
+  inner_.registry().submit(batch);
+  return op.error;
+}
 
 void Checker::report(std::string invariant, uint64_t packet, std::string detail) {
   uint64_t n = ++counts_[invariant];
@@ -432,7 +481,13 @@ void Checker::onConnAdd(ct::Conn& conn, const ct::PacketMeta& meta) {
   calls_.clear();
   in_hook_ = true;
   last_add_result_ = 0;
-  inner_.onConnAdd(conn, meta);
+  if (config_.batch_hooks) {
+    last_add_result_ = submitOne(CT_OFFLOAD_OP_ADD, conn, true);
+    ++batch_counts_.add;
+    if (last_add_result_ != 0) ++batch_counts_.add_failed;
+  } else {
+    inner_.onConnAdd(conn, meta);
+  }
   in_hook_ = false;
   // Dispatch order, first error, everyone called; can_offload gating.
   size_t last = 0;
@@ -441,13 +496,16 @@ void Checker::onConnAdd(ct::Conn& conn, const ct::PacketMeta& meta) {
   std::vector<bool> refused(provs_.size(), false), added(provs_.size(), false);
   bool any_accepted = false;
   for (const CallRec& r : calls_) {
-    if (!first && r.prov < last) {
+    // Batch providers get the batch first, whatever their place (registry.h submit).
+    if (!r.call.in_batch && !first && r.prov < last) {
       report("dispatch-order", packet_,
              "provider " + std::string(provs_[r.prov].rp->name()) +
                  " was called out of registration order");
     }
-    first = false;
-    last = r.prov;
+    if (!r.call.in_batch) {
+      first = false;
+      last = r.prov;
+    }
     if (r.call.op == CallOp::kCan && !r.call.can) refused[r.prov] = true;
     if (r.call.op == CallOp::kAdd) {
       added[r.prov] = true;
@@ -484,7 +542,13 @@ void Checker::onConnAdd(ct::Conn& conn, const ct::PacketMeta& meta) {
 void Checker::onEstablished(ct::Conn& conn, const ct::PacketMeta& meta) {
   calls_.clear();
   in_hook_ = true;
-  inner_.onEstablished(conn, meta);
+  if (config_.batch_hooks) {
+    // The registry dispatches EST only for a connection marked added (registry.h).
+    if (conn.ext.offload_mark == OffloadMark::kAdded) ++batch_counts_.est;
+    submitOne(CT_OFFLOAD_OP_EST, conn, true);
+  } else {
+    inner_.onEstablished(conn, meta);
+  }
   in_hook_ = false;
 }
 
@@ -496,7 +560,17 @@ void Checker::onDelete(ct::Conn& conn, ct::DeleteReason reason) {
   }
   calls_.clear();
   in_hook_ = true;
-  inner_.onDelete(conn, reason);
+  if (config_.batch_hooks) {
+    ++batch_counts_.del_requested;
+    bool marked = conn.ext.offload_mark != OffloadMark::kNone;
+    bool pass = config_.profile == Profile::kRfcV1 ||
+                (marked && (config_.profile == Profile::kRfcV2 || conn.ext.offload_acceptors));
+    if (pass) ++batch_counts_.del;
+    if (pass && at_end_) ++batch_counts_.del_at_end;
+    submitOne(CT_OFFLOAD_OP_DEL, conn, false);
+  } else {
+    inner_.onDelete(conn, reason);
+  }
   in_hook_ = false;
   for (auto [i, held] : holders) {
     Prov& p = provs_[i];

@@ -67,6 +67,9 @@ struct ProviderCall {
   long long now_ms = 0;               // ctsim_now_ms() during the call.
   bool after_unregister = false;      // the provider had been unregistered by the harness.
   bool faulted = false;               // the answer was injected, the provider was not asked.
+  // One op of a batch_submit, reported after the provider ran the batch (after the kBatch call):
+  // ADD's result is the op's error, UPD carries no timestamp, POLICY is reported as can_offload.
+  bool in_batch = false;
 };
 
 class RecordingProvider;
@@ -118,6 +121,8 @@ class RecordingProvider final : public Provider {
 
  private:
   void report(ProviderCall call, const ct_offload_ctx* ctx);
+  // The ops of a batch the provider has run, one call each (in_batch set).
+  void reportBatchOps(const ct_offload_op_batch& batch);
 
   std::unique_ptr<Provider> owned_;  // may be null.
   Provider* inner_;                  // the wrapped provider.
@@ -136,6 +141,10 @@ struct CheckerConfig {
   size_t max_per_invariant = 10;             // violations kept per invariant (the rest counted).
   bool expensive = true;                     // run the O(connections) checks at sweeps.
   bool zone_from_vlan = false;               // the replay takes the zone from the outer VLAN.
+  // The engine's conn_add, conn_established and conn_del reach the registry as one-op batches
+  // (Registry::submit) instead of through the registry hooks' one-by-one calls, so that
+  // batch_submit providers accept connections inside a batch. conn_update is left as is.
+  bool batch_hooks = false;
 };
 
 // The checker. Install it as the replay's hooks (it forwards to `inner`), install onHookEvent
@@ -169,6 +178,8 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   const std::vector<Violation>& violations() const { return violations_; }
   // Violations per invariant, including those beyond max_per_invariant.
   const std::map<std::string, uint64_t>& counts() const { return counts_; }
+  // The hook calls made as batches (batch_hooks), counted as the registry hooks count theirs.
+  const ct::HookCounts& batchHookCounts() const { return batch_counts_; }
 
   // ReplayHooks:
   void onPacketStart(uint64_t packet, int64_t now) override;
@@ -216,6 +227,8 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   void checkIdle();
   void checkOrphans();
   void noteForcedExpiry();
+  // batch_hooks: `type` for `conn` as a one-op batch through the registry; the op's error.
+  int submitOne(ct_offload_op_type type, ct::Conn& conn, bool with_netdev);
 
   ct::RegistryHooks& inner_;
   CheckerConfig config_;
@@ -233,9 +246,11 @@ class Checker final : public ct::ReplayHooks, public CallSink {
   bool at_end_ = false;                     // the end-of-trace flush is running.
   std::vector<Violation> violations_;
   std::map<std::string, uint64_t> counts_;
-  uint64_t packets_seen_ = 0;   // packets given to onPacket.
-  uint64_t consumed_seen_ = 0;  // of which consumed by a fast path.
-  uint64_t tracked_seen_ = 0;   // of which went to the engine.
+  uint64_t packets_seen_ = 0;    // packets given to onPacket.
+  uint64_t consumed_seen_ = 0;   // of which consumed by a fast path.
+  uint64_t tracked_seen_ = 0;    // of which went to the engine.
+  ::netdev batch_netdev_;        // batch_hooks: the input netdev of add/established ops.
+  ct::HookCounts batch_counts_;  // batch_hooks: the hook calls made as batches.
 };
 
 }  // namespace ctsim::props

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -126,6 +127,78 @@ TEST(Checker, RefusedRegistrationIsForgotten) {
   RunReport r = s.value()->finish();
   EXPECT_TRUE(r.ok()) << formatViolation(r.violations[0]);
   EXPECT_EQ(r.provider_names, std::vector<std::string>{"dummy"});
+}
+
+// A provider with only batch_submit answering (and no flush): accepts every ADD op.
+class BatchOnlyProvider final : public Provider {
+ public:
+  const char* name() const override { return "bulk"; }
+  CallbackMask callbacks() const override {
+    return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload) |
+           bit(Callback::kBatchSubmit);
+  }
+  bool canOffload(const ct_offload_ctx&) override { return true; }
+  void batchSubmit(ct_offload_op_batch& b) override {
+    for (size_t i = 0; i < b.n_ops; ++i) b.ops[i].error = 0;
+  }
+};
+
+// A connection accepted inside a batch and never deleted is caught (add-del-balanced): the
+// recording wrapper reports each op of a batch, so the checker holds what batches accepted.
+TEST(Checker, BatchAcceptedConnectionNeverDeletedIsCaught) {
+  for (bool del : {false, true}) {
+    Registry reg(Profile::kStrict);
+    reg.setLogSink(nullptr, nullptr);
+    ct::RegistryHooks hooks(reg);
+    Checker checker(hooks, CheckerConfig{});
+    auto rp = std::make_unique<RecordingProvider>(std::make_unique<BatchOnlyProvider>(), nullptr,
+                                                  nullptr);
+    RecordingProvider* w = rp.get();
+    ASSERT_EQ(reg.registerProvider(std::move(rp), "test"), 0);
+    checker.addProvider(w);
+    ::conn c;
+    c.key_fwd.proto = 17;
+    ::netdev dev;
+    ct_offload_ctx ctx = makeCtx(c, &dev);
+    ct_offload_op op{CT_OFFLOAD_OP_ADD, ctx, 0};
+    ct_offload_op_batch b{&op, 1, 1};
+    reg.submit(b);
+    ASSERT_EQ(op.error, 0);
+    if (del) {
+      op = ct_offload_op{CT_OFFLOAD_OP_DEL, makeCtx(c), 0};
+      reg.submit(b);
+    }
+    checker.finish(ct::ReplaySummary{}, true, true);
+    std::set<std::string> names;
+    for (const Violation& v : checker.violations()) names.insert(v.invariant);
+    EXPECT_EQ(names.count("add-del-balanced"), del ? 0u : 1u) << "del " << del;
+  }
+}
+
+// emu-hw with batch_submit, conn_add/established/del sent as batches: the checker follows the
+// connections accepted inside batches (the reply is consumed by the fast path of a connection it
+// knows is held) and the run is clean.
+TEST(Checker, BatchHooksRunIsFollowed) {
+  Scenario sc;
+  sc.config.providers = {"emu-hw:batch=true", "dummy:name=peer"};
+  sc.config.batch_hooks = true;
+  addPacket(sc, udpFrame(1, false));
+  addPacket(sc, udpFrame(1, true), 1);
+  addPacket(sc, udpFrame(1, false), 1);
+  addPacket(sc, tcpFrame(2, false, kTcpSyn, 100, 0));
+  addPacket(sc, tcpFrame(2, true, kTcpSyn | kTcpAck, 500, 101), 1);
+  addPacket(sc, tcpFrame(2, false, kTcpAck, 101, 501), 1);
+  addStep(sc, Step::Kind::kAdvance, 100000);
+  addStep(sc, Step::Kind::kSweep);
+  auto r = runScenario(sc);
+  ASSERT_TRUE(r.ok());
+  for (const Violation& v : r.value().violations) ADD_FAILURE() << formatViolation(v);
+  EXPECT_EQ(r.value().hooks.add, 2u);
+  EXPECT_EQ(r.value().hooks.add_failed, 0u);
+  EXPECT_EQ(r.value().hooks.del, 2u);
+  ASSERT_FALSE(r.value().fast_paths.empty());
+  EXPECT_EQ(r.value().fast_paths[0].entries_peak, 2u);
+  EXPECT_GE(std::count(r.value().states.begin(), r.value().states.end(), "hw"), 1);
 }
 
 // An ICMP error quoting a TCP segment is no TCP segment: its missing flags are not "invalid

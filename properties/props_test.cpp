@@ -100,6 +100,24 @@ RC_GTEST_PROP(Props, EmuHwFailureInjectionIsClean, ()) {
   assertClean(randomScenario(rng, cfg, *rc::gen::inRange(1, 60)), "emu-hw");
 }
 
+// emu-hw with batch_submit under strict, conn_add/established/del sent as batches
+// (RunConfig::batch_hooks), random capacity and mirror mode, sometimes a peer without batches:
+// the checker follows connections accepted inside batches and every invariant holds.
+RC_GTEST_PROP(Props, EmuHwBatchHooksAreClean, ()) {
+  int capacity = *rc::gen::inRange(1, 8);
+  bool mirror = *rc::gen::arbitrary<bool>();
+  bool peer = *rc::gen::arbitrary<bool>();
+  uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  RunConfig cfg;
+  cfg.batch_hooks = true;
+  cfg.providers = {"emu-hw:batch=true,capacity=" + std::to_string(capacity) +
+                   ",mirror=" + (mirror ? "true" : "false")};
+  if (peer) cfg.providers.push_back("dummy:name=peer");
+  std::mt19937_64 rng(seed);
+  RC_TAG(capacity);
+  assertClean(randomScenario(rng, cfg, *rc::gen::inRange(1, 60)), "emu-hw-batch");
+}
+
 // Generated workloads (traces/generator.h) replay clean under strict with the dummy.
 RC_GTEST_PROP(Props, GeneratedTracesAreClean, ()) {
   traces::GenConfig g;

@@ -28,6 +28,7 @@ Status writeScript(const Scenario& sc, const std::string& script_path, const std
   if (c.conn_limit != RunConfig().conn_limit) o << "conn-limit " << c.conn_limit << "\n";
   for (const auto& [z, n] : c.zone_limits) o << "zone-limit " << z << " " << n << "\n";
   if (!c.tcp_seq_check) o << "tcp-seq-check off\n";
+  if (c.batch_hooks) o << "batch-hooks on\n";
   for (const std::string& p : c.providers) o << "provider " << p << "\n";
   bool same_dir = fs::path(script_path).parent_path() == fs::path(pcap_path).parent_path();
   o << "pcap " << (same_dir ? fs::path(pcap_path).filename().string() : pcap_path) << "\n";
@@ -128,6 +129,8 @@ Result<Scenario> readScript(const std::string& script_path, std::vector<std::str
     } else if (word == "tcp-seq-check" && args.size() == 1 &&
                (args[0] == "on" || args[0] == "off")) {
       sc.config.tcp_seq_check = args[0] == "on";
+    } else if (word == "batch-hooks" && args.size() == 1 && (args[0] == "on" || args[0] == "off")) {
+      sc.config.batch_hooks = args[0] == "on";
     } else if (word == "provider" && args.size() == 1) {
       sc.config.providers.push_back(args[0]);
     } else if (word == "pcap" && args.size() == 1) {

@@ -10,6 +10,7 @@
 //   conn-limit N                global connection limit
 //   zone-limit ZONE N           explicit zone limit
 //   tcp-seq-check on|off
+//   batch-hooks on|off          conn_add/established/del as one-op batches (RunConfig::batch_hooks)
 //   provider SPEC               registered before the first step, in order
 //   pcap FILE                   the packets, relative to the script's folder
 //   start NS                    time of the first step (ns since the epoch)

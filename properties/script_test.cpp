@@ -55,6 +55,21 @@ TEST(Script, RoundTripReplaysTheSameRun) {
   EXPECT_TRUE(out.reproduced);  // rfc-v2 keeps the duplicate alive (facts §5.1).
 }
 
+// batch-hooks on survives writeScript -> readScript; its absence reads back as off.
+TEST(Script, BatchHooksRoundTrip) {
+  for (bool on : {false, true}) {
+    Scenario sc;
+    sc.config.batch_hooks = on;
+    addPacket(sc, udpFrame(1, false));
+    std::string dir = ::testing::TempDir();
+    std::string path = dir + "/batch_hooks.script";
+    ASSERT_TRUE(writeScript(sc, path, dir + "/batch_hooks.pcap").ok());
+    auto back = readScript(path);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(back.value().config.batch_hooks, on);
+  }
+}
+
 // Malformed scripts are refused with the file and line.
 TEST(Script, BadLineIsReportedWithItsLine) {
   std::string path = ::testing::TempDir() + "/bad.script";

@@ -807,12 +807,14 @@ void Registry::flush() {
 
 // rfc profiles: each batch provider gets the caller's batch as is.  strict: each gets a copy
 // holding the ops that concern it (DEL/UPD/EST only for connections it accepted, EST only when
-// the connection is marked added), and its ADD results are read back: error 0 = accepted.
+// the connection is marked added or its ADD is earlier in the batch), and its ADD results are
+// read back: error 0 = accepted.
 void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
                                       std::vector<uint64_t>& accepted,
                                       std::vector<int>& add_errors) {
   std::vector<ct_offload_op> sub;
   std::vector<size_t> index;
+  std::vector<const conn*> adding;  // Connections given an ADD earlier in `sub`.
   const CallState k = callState();
   for (Entry* e : s.entries) {
     if (!e->has(Callback::kBatchSubmit)) continue;
@@ -825,14 +827,20 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     }
     sub.clear();
     index.clear();
+    adding.clear();
     for (size_t i = 0; i < batch.n_ops; i++) {
       const ct_offload_op& op = batch.ops[i];
+      int type;  // Read as an int: an out-of-range value is untrusted input, not UB.
+      std::memcpy(&type, &op.type, sizeof type);
       const conn* c = op.ctx.conn;
       bool mine = c && (c->offload_acceptors & e->slot_bit);
-      if ((op.type == CT_OFFLOAD_OP_DEL || op.type == CT_OFFLOAD_OP_UPD) && !mine) continue;
-      if (op.type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded)) {
+      if ((type == CT_OFFLOAD_OP_DEL || type == CT_OFFLOAD_OP_UPD) && !mine) continue;
+      // An ADD earlier in this batch is not marked yet: its EST follows it, as one by one.
+      if (type == CT_OFFLOAD_OP_EST && !(mine && c->offload_mark == OffloadMark::kAdded) &&
+          !(c && std::find(adding.begin(), adding.end(), c) != adding.end())) {
         continue;
       }
+      if (type == CT_OFFLOAD_OP_ADD && c) adding.push_back(c);
       sub.push_back(op);
       sub.back().error = 0;
       index.push_back(i);
@@ -845,7 +853,9 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
                     }).has_value();
     if (!answered) continue;  // Failed provider: its results are not read.
     for (size_t k = 0; k < sub.size(); k++) {
-      if (sub[k].type != CT_OFFLOAD_OP_ADD) continue;
+      int type;
+      std::memcpy(&type, &sub[k].type, sizeof type);
+      if (type != CT_OFFLOAD_OP_ADD) continue;
       if (sub[k].error == 0) {
         accepted[index[k]] |= e->slot_bit;
       } else {

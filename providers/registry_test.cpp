@@ -543,6 +543,48 @@ TEST(RegistryStrict, BatchProviderAcceptanceAndDelFiltering) {
   ct_offload_op_batch_destroy(&b);
 }
 
+// strict: [ADD c, EST c] in one batch gives the batch provider both ops, as one by one would
+// (ADD accepted, then EST); the connection ends up established.
+TEST(RegistryStrict, BatchAddThenEstReachesTheBatchProvider) {
+  auto r = quietRegistry(Profile::kStrict);
+  Fake* bp = addFake(*r, "bulk", nullptr, kPerConn | bit(Callback::kBatchSubmit));
+  conn c = makeConn(1);
+  auto ctx = makeCtx(c);
+  ct_offload_op_batch b;
+  ct_offload_op_batch_init(&b);
+  ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_ADD, &ctx);
+  ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_EST, &ctx);
+  r->submit(b);
+  ct_offload_op_batch_destroy(&b);
+  ASSERT_EQ(bp->batches.size(), 1u);
+  EXPECT_EQ(bp->batches[0],
+            (std::vector<ct_offload_op_type>{CT_OFFLOAD_OP_ADD, CT_OFFLOAD_OP_EST}));
+  EXPECT_EQ(c.offload_mark, OffloadMark::kEst);
+}
+
+// strict: an op of an unknown type in a batch for a batch provider is passed on and answered
+// EINVAL, without reading the out-of-range value as the enum (UBSan).
+TEST(RegistryStrict, BatchUnknownOpTypeReachesTheBatchProvider) {
+  struct Bulk final : Provider {
+    size_t ops = 0;  // ops received in batches.
+    const char* name() const override { return "bulk"; }
+    CallbackMask callbacks() const override { return kPerConn | bit(Callback::kBatchSubmit); }
+    void batchSubmit(ct_offload_op_batch& b) override { ops += b.n_ops; }
+  };
+  auto r = quietRegistry(Profile::kStrict);
+  auto owned = std::make_unique<Bulk>();
+  Bulk* bp = owned.get();
+  ASSERT_EQ(r->registerProvider(std::move(owned), "test"), 0);
+  conn c = makeConn(1);
+  ct_offload_op op{CT_OFFLOAD_OP_ADD, makeCtx(c), 0};
+  int bad = 99;
+  std::memcpy(&op.type, &bad, sizeof bad);
+  ct_offload_op_batch b{&op, 1, 1};
+  r->submit(b);
+  EXPECT_EQ(op.error, EINVAL);
+  EXPECT_EQ(bp->ops, 1u);
+}
+
 // ---- Current registry, clock, accessors ------------------------------------------------------
 
 // The C functions act on the current registry; the scoped helper restores the previous one;
