@@ -807,11 +807,10 @@ void Registry::flush() {
 
 // rfc profiles: each batch provider gets the caller's batch as is.  strict: each gets a copy
 // holding the ops that concern it (DEL/UPD/EST only for connections it accepted, EST only when
-// the connection is marked added or its ADD is earlier in the batch), and its ADD results are
-// read back: error 0 = accepted.
+// the connection is marked added or its ADD is earlier in the batch), and its answers are read
+// back: ADD error 0 = accepted; POLICY error 0 = can offload; UPD error 0 = a time came back.
 void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
-                                      std::vector<uint64_t>& accepted,
-                                      std::vector<int>& add_errors) {
+                                      BatchAnswers& a) {
   std::vector<ct_offload_op> sub;
   std::vector<size_t> index;
   std::vector<const conn*> adding;  // Connections given an ADD earlier in `sub`.
@@ -855,12 +854,17 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
     for (size_t k = 0; k < sub.size(); k++) {
       int type;
       std::memcpy(&type, &sub[k].type, sizeof type);
+      const size_t i = index[k];
+      if (type == CT_OFFLOAD_OP_POLICY || type == CT_OFFLOAD_OP_UPD) {
+        a.yes[i] |= sub[k].error == 0;
+        continue;
+      }
       if (type != CT_OFFLOAD_OP_ADD) continue;
       if (sub[k].error == 0) {
-        accepted[index[k]] |= e->slot_bit;
+        a.accepted[i] |= e->slot_bit;
       } else {
         e->countAddError(sub[k].error);
-        if (add_errors[index[k]] == 0) add_errors[index[k]] = sub[k].error;
+        if (a.add_errors[i] == 0) a.add_errors[i] = sub[k].error;
       }
     }
   }
@@ -869,9 +873,9 @@ void Registry::submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& ba
 void Registry::submit(ct_offload_op_batch& batch) {
   DispatchScope scope(this);
   const Snapshot& s = *snapshot();
-  std::vector<uint64_t> accepted(batch.n_ops, 0);
-  std::vector<int> add_errors(batch.n_ops, 0);
-  submitToBatchProviders(s, batch, accepted, add_errors);
+  BatchAnswers a{std::vector<uint64_t>(batch.n_ops, 0), std::vector<int>(batch.n_ops, 0),
+                 std::vector<uint8_t>(batch.n_ops, 0)};
+  submitToBatchProviders(s, batch, a);
   const int upd_error = profile_ == Profile::kRfcV1 ? ENODATA : EIO;
   for (size_t i = 0; i < batch.n_ops; i++) {
     ct_offload_op& op = batch.ops[i];
@@ -879,8 +883,8 @@ void Registry::submit(ct_offload_op_batch& batch) {
     std::memcpy(&type, &op.type, sizeof type);
     switch (type) {
       case CT_OFFLOAD_OP_ADD: {
-        int err = addOne(s, op.ctx, true, accepted[i]);
-        op.error = add_errors[i] ? add_errors[i] : err;
+        int err = addOne(s, op.ctx, true, a.accepted[i]);
+        op.error = a.add_errors[i] ? a.add_errors[i] : err;
         break;
       }
       case CT_OFFLOAD_OP_DEL:
@@ -888,10 +892,11 @@ void Registry::submit(ct_offload_op_batch& batch) {
         op.error = 0;
         break;
       case CT_OFFLOAD_OP_UPD:
-        op.error = updateOne(s, op.ctx, true) ? 0 : upd_error;
+        // strict: a batch provider's answer counts too (rfc profiles overwrite it, facts §2).
+        op.error = updateOne(s, op.ctx, true) || a.yes[i] ? 0 : upd_error;
         break;
       case CT_OFFLOAD_OP_POLICY:
-        op.error = canOne(s, op.ctx, true) ? 0 : EPERM;
+        op.error = a.yes[i] || canOne(s, op.ctx, true) ? 0 : EPERM;
         break;
       case CT_OFFLOAD_OP_FLUSH:
         flushOne(s, true);

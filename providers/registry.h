@@ -294,8 +294,13 @@ class Registry {
   int estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
   bool canOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
   void flushOne(const Snapshot& s, bool batched);
-  void submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch,
-                              std::vector<uint64_t>& accepted, std::vector<int>& add_errors);
+  // What the batch providers answered per op of the caller's batch (strict only).
+  struct BatchAnswers {
+    std::vector<uint64_t> accepted;  // ADD: providers that accepted (their slot bits).
+    std::vector<int> add_errors;     // ADD: the first error.
+    std::vector<uint8_t> yes;        // POLICY: some said it can offload; UPD: some has a time.
+  };
+  void submitToBatchProviders(const Snapshot& s, ct_offload_op_batch& batch, BatchAnswers& a);
 
   const Profile profile_;
   std::atomic<const Snapshot*> current_;

@@ -585,6 +585,46 @@ TEST(RegistryStrict, BatchUnknownOpTypeReachesTheBatchProvider) {
   EXPECT_EQ(bp->ops, 1u);
 }
 
+// strict: a batch provider's own POLICY and UPD answers count, as the same ops one by one would
+// (a batch-only provider that can offload made POLICY EPERM and UPD EIO); rfc profiles keep the
+// RFC's overwrite (facts §2: the answers come from the providers without batch_submit).
+TEST(RegistryBatch, BatchProvidersPolicyAndUpdateAnswersCount) {
+  struct Bulk final : Provider {
+    int answer = 0;  // error given to POLICY and UPD ops.
+    const char* name() const override { return "bulk"; }
+    CallbackMask callbacks() const override { return kPerConn | bit(Callback::kBatchSubmit); }
+    void batchSubmit(ct_offload_op_batch& b) override {
+      for (size_t i = 0; i < b.n_ops; i++) {
+        if (b.ops[i].type == CT_OFFLOAD_OP_POLICY || b.ops[i].type == CT_OFFLOAD_OP_UPD) {
+          b.ops[i].error = answer;
+        }
+      }
+    }
+  };
+  for (Profile p : {Profile::kRfcV1, Profile::kRfcV2, Profile::kStrict}) {
+    for (int answer : {0, EPERM}) {
+      auto r = quietRegistry(p);
+      auto owned = std::make_unique<Bulk>();
+      owned->answer = answer;
+      ASSERT_EQ(r->registerProvider(std::move(owned), "test"), 0);
+      conn c = makeConn(1);
+      c.offload_mark = OffloadMark::kAdded;  // UPD reaches an accepting provider (strict).
+      c.offload_acceptors = 1;
+      auto ctx = makeCtx(c);
+      ct_offload_op_batch b;
+      ct_offload_op_batch_init(&b);
+      ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_POLICY, &ctx);
+      ct_offload_op_batch_add(&b, CT_OFFLOAD_OP_UPD, &ctx);
+      r->submit(b);
+      const bool yes = p == Profile::kStrict && answer == 0;
+      EXPECT_EQ(b.ops[0].error, yes ? 0 : EPERM) << profileName(p) << " answer " << answer;
+      EXPECT_EQ(b.ops[1].error, yes ? 0 : (p == Profile::kRfcV1 ? ENODATA : EIO))
+          << profileName(p) << " answer " << answer;
+      ct_offload_op_batch_destroy(&b);
+    }
+  }
+}
+
 // ---- Current registry, clock, accessors ------------------------------------------------------
 
 // The C functions act on the current registry; the scoped helper restores the previous one;
