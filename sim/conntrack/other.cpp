@@ -7,15 +7,16 @@ namespace ctsim::ct {
 namespace {
 
 // The timer of each OtherState, one to one (as OVS's other_timeouts), so a connection stores
-// only the timer (as its coarse state) and the state is read back from it.
+// only its coarse state (CTSIM_CS_OTHER_FIRST, _MULTIPLE, _BIDIR in OtherState's order) and the
+// state is read back from it.
 constexpr Timeout kOtherTimers[] = {Timeout::kUdpFirst, Timeout::kUdpSingle, Timeout::kUdpMultiple};
+static_assert(CTSIM_CS_OTHER_MULTIPLE == CTSIM_CS_OTHER_FIRST + 1 &&
+              CTSIM_CS_OTHER_BIDIR == CTSIM_CS_OTHER_FIRST + 2);
 
-OtherState otherState(const Conn& c) {
-  return OtherState(uint8_t(c.timer()) - uint8_t(Timeout::kUdpFirst));
-}
-// ICMP: FIRST arms kIcmpFirst, REPLY kIcmpReply.
+OtherState otherState(const Conn& c) { return OtherState(c.ext.state - CTSIM_CS_OTHER_FIRST); }
+// ICMP: FIRST arms kIcmpFirst (CTSIM_CS_ICMP_FIRST), REPLY kIcmpReply (CTSIM_CS_ICMP_REPLY).
 IcmpState icmpState(const Conn& c) {
-  return c.timer() == Timeout::kIcmpReply ? IcmpState::kReply : IcmpState::kFirst;
+  return c.ext.state == CTSIM_CS_ICMP_REPLY ? IcmpState::kReply : IcmpState::kFirst;
 }
 
 bool otherValidNew(const CtPacket&) { return true; }
