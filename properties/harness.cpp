@@ -553,11 +553,6 @@ std::vector<Violation> checkBatchEqualsSingle(const std::string& spec, Profile p
     c.key_fwd.dst[3] = 2;
     c.key_fwd.ports.src = uint16_t(1000 + i);
     c.key_fwd.ports.dst = 53;
-    c.key_rev = c.key_fwd;
-    std::memcpy(c.key_rev.src, c.key_fwd.dst, 16);
-    std::memcpy(c.key_rev.dst, c.key_fwd.src, 16);
-    c.key_rev.ports.src = 53;
-    c.key_rev.ports.dst = uint16_t(1000 + i);
     c.state = CTSIM_CS_OTHER_FIRST;
   }
   ::netdev dev;
