@@ -115,6 +115,65 @@ TEST(ProviderFaults, ReportFaultMarksFailed) {
   EXPECT_EQ(p.skipped_calls, 1u);
 }
 
+// The same in conn_add (the registry's plain conn_add loop, without observer, timing or
+// watchdog): the answer given with the fault is no acceptance, later calls are skipped.
+TEST(ProviderFaults, ReportFaultInConnAddIsNoAnswer) {
+  class SelfReportingAdd final : public Provider {
+   public:
+    const char* name() const override { return "self-add"; }
+    CallbackMask callbacks() const override {
+      return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
+    }
+    bool canOffload(const ct_offload_ctx&) override { return true; }
+    int connAdd(const ct_offload_ctx&) override {
+      reportFault(Callback::kConnAdd, FaultKind::kCrash, "child died in conn_add");
+      return 0;
+    }
+    void connDel(const ct_offload_ctx&) override {}
+  };
+  Registry r(Profile::kStrict);
+  r.setLogSink(nullptr, nullptr);
+  ASSERT_EQ(r.registerProvider(std::make_unique<SelfReportingAdd>(), kOriginProgram), 0);
+  conn c = makeConn();
+  ct_offload_ctx ctx = makeCtx(c);
+  EXPECT_EQ(r.connAdd(ctx), 0);
+  EXPECT_EQ(c.offload_acceptors, 0u);
+  EXPECT_EQ(c.offload_mark, OffloadMark::kNone);
+  EXPECT_EQ(r.connAdd(ctx), 0);
+  ProviderInfo p = r.providers()[0];
+  EXPECT_EQ(p.fault.kind, FaultKind::kCrash);
+  EXPECT_EQ(p.calls[int(Callback::kConnAdd)], 1u);
+  EXPECT_EQ(p.skipped_calls, 1u);
+}
+
+// An exception out of conn_add in the plain loop (no observer, timing or watchdog): caught, the
+// provider marked failed, the next provider still called and accepting.
+TEST(ProviderFaults, ExceptionInThePlainConnAddLoop) {
+  class AddThrower final : public Provider {
+   public:
+    const char* name() const override { return "add-thrower"; }
+    CallbackMask callbacks() const override {
+      return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
+    }
+    bool canOffload(const ct_offload_ctx&) override { return true; }
+    int connAdd(const ct_offload_ctx&) override { throw std::runtime_error("bang"); }
+    void connDel(const ct_offload_ctx&) override {}
+  };
+  CallLog log;
+  Registry r(Profile::kStrict);
+  r.setLogSink(nullptr, nullptr);
+  ASSERT_EQ(r.registerProvider(std::make_unique<AddThrower>(), kOriginProgram), 0);
+  testing::addFake(r, "later", &log);
+  conn c = makeConn();
+  ct_offload_ctx ctx = makeCtx(c);
+  EXPECT_EQ(r.connAdd(ctx), 0);
+  EXPECT_EQ(c.offload_acceptors, uint64_t(1) << 1);  // only "later" (slot 1) accepted.
+  auto infos = r.providers();
+  EXPECT_EQ(findInfo(infos, "add-thrower")->fault.kind, FaultKind::kException);
+  EXPECT_NE(findInfo(infos, "add-thrower")->fault.message.find("bang"), std::string::npos);
+  EXPECT_EQ(findInfo(infos, "later")->calls[int(Callback::kConnAdd)], 1u);
+}
+
 // init throwing refuses the registration with EIO and a message naming the exception.
 TEST(ProviderFaults, InitThrowingRefusesRegistration) {
   class InitThrows final : public Provider {
@@ -280,6 +339,13 @@ TEST(ProviderFaults, WatchdogQuietWhenIdleAfterEarlierCalls) {
   Registry r(Profile::kStrict);
   HangSeen seen;
   testing::addFake(r, "idle", &log);
+  driveConnections(r, 10);
+  r.setWatchdog(20, &onHang, &seen);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  r.setWatchdog(0, nullptr, nullptr);
+  EXPECT_TRUE(seen.provider.empty()) << seen.provider;
+  EXPECT_EQ(r.providers()[0].fault.kind, FaultKind::kNone);
+  // Disarmed, calls do not count their returns; armed again, those calls are not in flight.
   driveConnections(r, 10);
   r.setWatchdog(20, &onHang, &seen);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

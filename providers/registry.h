@@ -244,7 +244,7 @@ class Registry {
   // provider is then marked failed (kTimeout) and fn is called.  The hung call itself cannot be
   // abandoned - its thread, stack and locks are in the provider - so fn decides (`ctsim replay`
   // prints one line and exits).  0 stops the thread.  Not to be called concurrently with
-  // dispatch; the destructor stops the thread.
+  // dispatch or registration; the destructor stops the thread.
   void setWatchdog(int ms, HangFn fn, void* arg);
   // Reports every provider answer to `observer` (nullptr: none, the default).  Not to be called
   // concurrently with dispatch.
@@ -277,18 +277,23 @@ class Registry {
   // its result, or nothing when the provider had failed (skipped) or fails during the call.
   // What guarded() needs to know, read once per dispatch rather than once per provider.
   struct CallState {
-    int slot;     // The thread's counter slot (CounterSlots::mine()).
-    bool timing;  // timing_.
+    int slot;       // The thread's counter slot (CounterSlots::mine()).
+    bool timing;    // timing_.
+    bool watchdog;  // watchdog_ms_ > 0: count returns for the watchdog.
   };
   CallState callState() const;
   template <class Fn>
   auto guarded(Entry& e, Callback c, const CallState& k, Fn&& fn) -> std::optional<decltype(fn())>;
+  template <class Fn>
+  auto plainGuarded(Entry& e, Callback c, int slot, Fn&& fn) -> std::optional<decltype(fn())>;
   void publishLocked(std::vector<Entry*> entries);
   void removeIf(bool (*match)(const Entry&, const void*), const void* key, const char* what);
   const Snapshot* snapshot() const { return current_.load(std::memory_order_acquire); }
 
   // Internal dispatch over one snapshot.  'batched' skips providers with batch_submit.
   int addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched, uint64_t pre_accept);
+  void addGuarded(const Snapshot& s, const ct_offload_ctx& ctx, bool batched, const CallState& k,
+                  CallObserver* observer, uint64_t& accepted, int& ret);
   void delOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
   long long updateOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
   int estOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched);
