@@ -357,7 +357,17 @@ ShardedReplayer::ShardedReplayer(std::vector<ReplayOptions> shards) : options_(s
   sweep_interval_ms_ = options_[0].engine.sweep_interval_ms;
 }
 
-ShardedReplayer::~ShardedReplayer() { workers_.clear(); }
+ShardedReplayer::~ShardedReplayer() {
+  workers_.clear();
+  // The shards' engines, hooks' tables and lifecycles are freed in parallel (at a million
+  // connections freeing takes a tenth of a second per shard).
+  std::vector<std::thread> freeing;
+  for (size_t i = 1; i < replayers_.size(); ++i) {
+    freeing.emplace_back([r = std::move(replayers_[i])]() mutable { r.reset(); });
+  }
+  replayers_.clear();
+  for (std::thread& t : freeing) t.join();
+}
 
 void ShardedReplayer::begin(PacketFn on_packet) {
   workers_.clear();
