@@ -19,11 +19,12 @@
 // lists). The merged summary says when either happened (engine.limit_drops, ipf.over_limit,
 // engine.sweep_bound_hits). The timeline is merged onto the coarsest shard's bucket width.
 //
-// Threads: every shard runs on a worker of its own, fed with batches of copied records; the
-// caller's thread only reads, picks shards and copies. (Running shard 0 on the reading thread
-// instead left the second core mostly idle: reading a capture costs about as much as a shard's
-// share of the engine, so that thread was the bottleneck; measured 1.16x with 2 threads.) Offload
-// hooks of different shards run concurrently, so the registry's providers must be thread-safe (the
+// Threads: N shards run on N threads, the caller's (which reads, picks shards and copies
+// records into per-shard batches) and N - 1 workers; a shard is run by one thread at a time, its
+// batches in order, by whichever thread is free, and the caller's thread runs batches itself as
+// soon as a backlog builds up (so reading costs its share of the cores instead of being a thread
+// of its own: with a reader beside one worker per shard, 2 threads gave 1.4-1.6x). Offload hooks
+// of different shards run concurrently, so the registry's providers must be thread-safe (the
 // RFC's rule: OVS calls them from every PMD thread). Fast paths are not supported here (they keep
 // one time line of their own).
 
@@ -51,7 +52,8 @@ class ShardedReplayer {
   ShardedReplayer(const ShardedReplayer&) = delete;
   ShardedReplayer& operator=(const ShardedReplayer&) = delete;
 
-  // Sees every record and its verdict, with its shard; called on that shard's thread.
+  // Sees every record and its verdict, with its shard; called on the thread running that shard
+  // at the time (never on two threads at once for one shard).
   using PacketFn = std::function<void(uint32_t shard, const TraceRecord&, const Verdict&)>;
 
   void begin(PacketFn on_packet = {});
@@ -66,12 +68,12 @@ class ShardedReplayer {
 
  private:
   struct Batch;
-  class Worker;
+  class Pool;
   void dispatchSweep(uint64_t packet, int64_t ts_ns);
 
   std::vector<ReplayOptions> options_;
   std::vector<std::unique_ptr<Replayer>> replayers_;
-  std::vector<std::unique_ptr<Worker>> workers_;  // one per shard.
+  std::unique_ptr<Pool> pool_;  // the shards' queues and threads, from begin() to finish().
   PacketFn on_packet_;
   bool trace_clock_ = true;
   int64_t sweep_interval_ms_ = 0;
