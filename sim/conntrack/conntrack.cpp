@@ -276,23 +276,27 @@ void Conntrack::executeGroup(uint32_t linktype, const uint8_t* const* frames,
   uint64_t hash[kMaxBatch];
   // 1. The frames' headers, all of them in flight at once.
   for (size_t i = 0; i < n; ++i) prefetchRange(frames[i], std::min(caplens[i], kHeaderBytes));
-  // 2. Parse and extract (functions of the bytes alone, so doing them early changes nothing),
-  // hash the keys, start loading their home slots.
+  // 2. Parse and extract (functions of the bytes alone, so doing them early changes nothing).
+  // netView() constructs nv[i] in place: copying its result (narrow stores, then wide loads)
+  // stalled on store forwarding (perf: a third of the batch's own time at 1 K flows).
   for (size_t i = 0; i < n; ++i) {
-    nv[i] = netView(linktype, frames[i], caplens[i]);
+    ::new (static_cast<void*>(&nv[i])) NetView(netView(linktype, frames[i], caplens[i]));
     extracted[i] = nv[i].has_l3 && nv[i].sane && !nv[i].fragment &&
                    extractCtPacket(nv[i].version, nv[i].l3, nv[i].l3_size, zone, &pkt[i]);
-    if (extracted[i]) {
-      hash[i] = ConnTable::hash(pkt[i].key);
-      table_.prefetchHome(hash[i]);
-    }
   }
-  // 3. The connections the slots point to.
+  // 3. Hash the keys (in a loop of its own, so that the key's wide loads do not wait on the
+  // extraction's narrow stores), start loading their home slots.
+  for (size_t i = 0; i < n; ++i) {
+    if (!extracted[i]) continue;
+    hash[i] = ConnTable::hash(pkt[i].key);
+    table_.prefetchHome(hash[i]);
+  }
+  // 4. The connections the slots point to.
   for (size_t i = 0; i < n; ++i) {
     if (!extracted[i]) continue;
     if (const Conn* c = table_.candidate(hash[i])) prefetchRange(c, sizeof(Conn));
   }
-  // 4. Each packet in order, exactly as execute().
+  // 5. Each packet in order, exactly as execute().
   static const PacketMeta kNoMeta;
   for (size_t i = 0; i < n; ++i) {
     out[i] = Verdict{};
