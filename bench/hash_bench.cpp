@@ -52,6 +52,7 @@ struct Eq {
 struct Workload {
   std::vector<std::unique_ptr<Conn>> conns;
   std::vector<std::pair<Conn*, bool>> order;  // (connection, reply key).
+  std::vector<ConnKey> keys;                  // order[i]'s key (hits look these up).
   std::vector<ConnKey> absent;
 };
 
@@ -77,18 +78,14 @@ const Workload& workload(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) {
     auto c = std::make_unique<Conn>();
     c->ext.key_fwd = makeKey(rng, i);
-    c->ext.key_rev = ct::reverseKey(c->ext.key_fwd);
     w->order.push_back({c.get(), false});
     w->order.push_back({c.get(), true});
     w->conns.push_back(std::move(c));
     w->absent.push_back(makeKey(rng, i + n));
   }
   std::shuffle(w->order.begin(), w->order.end(), rng);
+  for (const auto& [c, r] : w->order) w->keys.push_back(r ? c->revKey() : c->key());
   return *w;
-}
-
-const ConnKey& keyOf(const std::pair<Conn*, bool>& e) {
-  return e.second ? e.first->revKey() : e.first->key();
 }
 
 enum class Op { kInsert, kHit, kMiss, kErase };
@@ -115,7 +112,7 @@ void run(benchmark::State& state, Op op) {
         ops += w.order.size();
         break;
       case Op::kHit:
-        for (const auto& e : w.order) benchmark::DoNotOptimize(t->find(keyOf(e)));
+        for (const ConnKey& k : w.keys) benchmark::DoNotOptimize(t->find(k));
         ops += w.order.size();
         break;
       case Op::kMiss:
@@ -211,13 +208,17 @@ struct RteT {
   }
   bool ok() const { return h != nullptr; }
   void insert(Conn* c, bool r) {
-    rte_hash_add_key_data(h, r ? &c->revKey() : &c->key(), static_cast<void*>(c));
+    ConnKey k = r ? c->revKey() : c->key();
+    rte_hash_add_key_data(h, &k, static_cast<void*>(c));
   }
   Conn* find(const ConnKey& k) const {
     void* data = nullptr;
     return rte_hash_lookup_data(h, &k, &data) >= 0 ? static_cast<Conn*>(data) : nullptr;
   }
-  void erase(Conn* c, bool r) { rte_hash_del_key(h, r ? &c->revKey() : &c->key()); }
+  void erase(Conn* c, bool r) {
+    ConnKey k = r ? c->revKey() : c->key();
+    rte_hash_del_key(h, &k);
+  }
   // Buckets of 8 signatures and key indexes (64 bytes) plus the key store (key + data pointer).
   size_t bytes() const { return size_t(entries) / 8 * 64 + size_t(entries) * (40 + 8); }
   rte_hash* h = nullptr;
@@ -241,7 +242,7 @@ void BM_Index_RteHashBulkHit(benchmark::State& state) {
   if (!t.ok()) return fail(state, "rte_hash creation failed (EAL?)");
   for (const auto& e : w.order) t.insert(e.first, e.second);
   std::vector<const void*> keys;
-  for (const auto& e : w.order) keys.push_back(&keyOf(e));
+  for (const ConnKey& k : w.keys) keys.push_back(&k);
   uint64_t ops = 0;
   void* data[32];
   uint64_t hits = 0;

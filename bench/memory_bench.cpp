@@ -10,7 +10,8 @@
 //   heap_bytes_per_conn   bytes handed out by malloc (mallinfo2) after - before, / connections:
 //                         what the structures take, malloc's own overhead per chunk excluded.
 //   sizeof_Conn, sizeof_conn, sizeof_ConnKey: ct::Conn (engine), struct conn (provider-visible
-//                         part, embedded in ct::Conn) and the key (two per connection).
+//                         part, embedded in ct::Conn) and the key (one stored per connection:
+//                         the reverse key is derived; the index holds two 8-byte slots).
 // hooks:1 adds the registry + dummy provider behind the hooks; the dummy provider remembers every
 // connection it accepted, so that figure includes a provider's own table.
 // items_per_second: connections created per second while filling.

@@ -95,11 +95,6 @@ std::vector<conn> pool(size_t n) {
     std::memcpy(c.key_fwd.dst, dst, 4);
     c.key_fwd.ports.src = uint16_t(1024 + i % 60000);
     c.key_fwd.ports.dst = 53;
-    c.key_rev = c.key_fwd;
-    std::memcpy(c.key_rev.src, dst, 4);
-    std::memcpy(c.key_rev.dst, src, 4);
-    c.key_rev.ports.src = 53;
-    c.key_rev.ports.dst = c.key_fwd.ports.src;
     c.state = CTSIM_CS_OTHER_BIDIR;
   }
   return v;

@@ -128,9 +128,6 @@ std::vector<conn> threadConns(int thread) {
     c.key_fwd.dst[0] = 192;
     c.key_fwd.ports.src = uint16_t(1000 + i);
     c.key_fwd.ports.dst = 53;
-    c.key_rev = c.key_fwd;
-    std::swap(c.key_rev.src, c.key_rev.dst);
-    std::swap(c.key_rev.ports.src, c.key_rev.ports.dst);
     c.state = CTSIM_CS_OTHER_FIRST;
   }
   return v;

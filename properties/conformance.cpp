@@ -83,11 +83,6 @@ std::vector<std::unique_ptr<::conn>> makeConns(int n) {
     std::memcpy(c->key_fwd.dst, b, 4);
     c->key_fwd.ports.src = uint16_t(3000 + i);
     c->key_fwd.ports.dst = 53;
-    c->key_rev = c->key_fwd;
-    std::memcpy(c->key_rev.src, b, 4);
-    std::memcpy(c->key_rev.dst, a, 4);
-    c->key_rev.ports.src = 53;
-    c->key_rev.ports.dst = uint16_t(3000 + i);
     c->state = CTSIM_CS_OTHER_FIRST;
     out.push_back(std::move(c));
   }

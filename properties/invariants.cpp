@@ -633,7 +633,7 @@ void Checker::onPacket(const TraceRecord& rec, const ct::Verdict& v) {
     const ::conn* owner = nullptr;
     if (have_key) {
       for (const auto& [c, l] : live_) {
-        if (sameKey(c->key_fwd, pkt.key) || sameKey(c->key_rev, pkt.key)) {
+        if (sameKey(c->key_fwd, pkt.key) || sameKey(ctsim_conn_key_rev(c), pkt.key)) {
           if (!l.conn->expired(now_ms_) || owner == nullptr) owner = c;
         }
       }

@@ -203,51 +203,78 @@ CallbackMask DummyProvider::callbacks() const {
          bit(Callback::kConnEstablished) | bit(Callback::kCanOffload) | bit(Callback::kFlush);
 }
 
+DummyProvider::Stripe& DummyProvider::stripeOf(const conn* c) {
+  // Connections are at least 64 bytes apart: drop the low bits, mix the rest.
+  uint64_t h = (reinterpret_cast<uintptr_t>(c) >> 6) * 0x9e3779b97f4a7c15ull;
+  return stripes_[h >> 58];  // 64 stripes.
+}
+
 DummyProvider::Stats DummyProvider::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  Stats sum;
+  for (const Stripe& s : stripes_) {
+    std::lock_guard lock(s.mu);
+    sum.adds += s.stats.adds;
+    sum.dels += s.stats.dels;
+    sum.updates += s.stats.updates;
+    sum.ests += s.stats.ests;
+    sum.duplicate_adds += s.stats.duplicate_adds;
+    sum.duplicate_ests += s.stats.duplicate_ests;
+    sum.unknown_dels += s.stats.unknown_dels;
+  }
+  sum.flushes = stripes_[0].stats.flushes;  // flush() counts once, in stripe 0.
+  return sum;
 }
 
 size_t DummyProvider::connections() const {
-  std::lock_guard lock(mu_);
-  return established_.size();
+  size_t n = 0;
+  for (const Stripe& s : stripes_) {
+    std::lock_guard lock(s.mu);
+    n += s.established.size();
+  }
+  return n;
 }
 
 int DummyProvider::connAdd(const ct_offload_ctx& ctx) {
-  std::lock_guard lock(mu_);
-  stats_.adds++;
+  Stripe& s = stripeOf(ctx.conn);
+  std::lock_guard lock(s.mu);
+  s.stats.adds++;
   if (add_error_) return add_error_;
-  if (!established_.emplace(ctx.conn, 0).second) stats_.duplicate_adds++;
+  if (!s.established.emplace(ctx.conn, 0).second) s.stats.duplicate_adds++;
   return 0;
 }
 
 void DummyProvider::connDel(const ct_offload_ctx& ctx) {
-  std::lock_guard lock(mu_);
-  stats_.dels++;
-  if (established_.erase(ctx.conn) == 0) stats_.unknown_dels++;
+  Stripe& s = stripeOf(ctx.conn);
+  std::lock_guard lock(s.mu);
+  s.stats.dels++;
+  if (s.established.erase(ctx.conn) == 0) s.stats.unknown_dels++;
 }
 
 long long DummyProvider::connUpdate(const ct_offload_ctx& ctx) {
   long long now = ctsim_now_ms();
-  std::lock_guard lock(mu_);
-  stats_.updates++;
-  if (!established_.count(ctx.conn)) return 0;
+  Stripe& s = stripeOf(ctx.conn);
+  std::lock_guard lock(s.mu);
+  s.stats.updates++;
+  if (!s.established.count(ctx.conn)) return 0;
   return std::max(now, 1LL);
 }
 
 void DummyProvider::connEstablished(const ct_offload_ctx& ctx) {
-  std::lock_guard lock(mu_);
-  stats_.ests++;
-  auto it = established_.find(ctx.conn);
-  if (it != established_.end() && ++it->second > 1) stats_.duplicate_ests++;
+  Stripe& s = stripeOf(ctx.conn);
+  std::lock_guard lock(s.mu);
+  s.stats.ests++;
+  auto it = s.established.find(ctx.conn);
+  if (it != s.established.end() && ++it->second > 1) s.stats.duplicate_ests++;
 }
 
 bool DummyProvider::canOffload(const ct_offload_ctx&) { return can_offload_; }
 
 void DummyProvider::flush() {
-  std::lock_guard lock(mu_);
-  stats_.flushes++;
-  established_.clear();
+  for (Stripe& s : stripes_) {
+    std::lock_guard lock(s.mu);
+    if (&s == &stripes_[0]) s.stats.flushes++;
+    s.established.clear();
+  }
 }
 
 // ---- recorder --------------------------------------------------------------------------------

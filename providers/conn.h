@@ -26,15 +26,21 @@ enum class OffloadMark : uint8_t {
 }  // namespace ctsim
 
 // Global namespace, to complete the C forward declaration.
+//
+// Layout (x86-64, 80 bytes; opaque to providers, so free to change): key_fwd 0..39, tcp 40..63,
+// offload_acceptors 64..71, state 72, offload_mark 73, 6 bytes of padding. The reverse key is
+// not stored: with no NAT it is always reverseKey(key_fwd) (sim/conntrack/conn_key.h), which
+// ctsim_conn_key_rev() returns by value and the engine's table compares against crosswise.
 struct conn {
   ctsim_conn_key key_fwd{};  // Forward key: as the first packet carried it.
-  ctsim_conn_key key_rev{};  // Reverse key: what replies carry (swapped for no NAT).
   ctsim_tcp_peer tcp[2]{};   // TCP peers, [CTSIM_DIR_ORIG] and [CTSIM_DIR_REPLY]; TCP only.
-  ctsim_conn_state state = CTSIM_CS_NONE;  // Current state (engine-maintained).
-  ctsim::OffloadMark offload_mark = ctsim::OffloadMark::kNone;  // Written by the registry only.
   // Strict profile: bit i set when the provider in registry slot i returned 0 from conn_add for
   // this connection.  Written by the registry only; unused by the rfc profiles.
   uint64_t offload_acceptors = 0;
+  // Current state (engine-maintained), one byte: the engine derives the connection's timer
+  // (and UDP/ICMP state) from it (sim/conntrack/conntrack.h).
+  ctsim_conn_state state : 8 = CTSIM_CS_NONE;
+  ctsim::OffloadMark offload_mark = ctsim::OffloadMark::kNone;  // Written by the registry only.
 };
 
 // An input device as providers see it.
@@ -44,6 +50,7 @@ struct netdev {
 };
 
 static_assert(std::is_standard_layout_v<conn>, "the engine may embed struct conn");
+static_assert(sizeof(conn) == 80, "layout documented above struct conn");
 
 namespace ctsim {
 

@@ -11,6 +11,7 @@
 
 #include "providers/conn.h"
 #include "providers/registry.h"
+#include "sim/conntrack/conn_key.h"
 
 static_assert(sizeof(ct_offload_op_type) == sizeof(int), "op types are read back as int");
 
@@ -139,8 +140,8 @@ const struct ctsim_conn_key* ctsim_conn_key_fwd(const struct conn* c) {
   return c ? &c->key_fwd : nullptr;
 }
 
-const struct ctsim_conn_key* ctsim_conn_key_rev(const struct conn* c) {
-  return c ? &c->key_rev : nullptr;
+struct ctsim_conn_key ctsim_conn_key_rev(const struct conn* c) {
+  return c ? ctsim::ct::reverseKey(c->key_fwd) : ctsim_conn_key{};
 }
 
 int ctsim_conn_tcp_peer(const struct conn* c, enum ctsim_dir dir, struct ctsim_tcp_peer* peer) {

@@ -61,6 +61,19 @@ TEST_F(PluginLoader, AbiMismatchIsAnError) {
   EXPECT_EQ(r_.size(), 0u);
 }
 
+// A plug-in built against ABI version 1 (ctsim_conn_key_rev returning a pointer) is refused with
+// the same clear error: it would misread the by-value reverse key.
+TEST_F(PluginLoader, AbiVersion1IsRefused) {
+  static_assert(CTSIM_PLUGIN_ABI_VERSION == 2);
+  Status s = loadProviderLibrary(r_, PLUGIN_ABI_V1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), ELIBBAD);
+  EXPECT_NE(s.message().find(PLUGIN_ABI_V1), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("plug-in ABI version 1, this ctsim expects 2"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(r_.size(), 0u);
+}
+
 // A failing init is an error naming the file; what it registered before failing is dropped.
 TEST_F(PluginLoader, FailingInitRollsBack) {
   Status s = loadProviderLibrary(r_, PLUGIN_INIT_FAILS);

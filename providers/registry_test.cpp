@@ -685,7 +685,7 @@ TEST(ConnAccessors, ReadWhatTheEngineSet) {
   auto ctx = makeCtx(c, &dev);
   EXPECT_EQ(ctx.key, ctsim_conn_key_fwd(ctx.conn));
   EXPECT_EQ(ctsim_conn_key_fwd(&c)->ports.src, 1234);
-  EXPECT_EQ(ctsim_conn_key_rev(&c)->ports.dst, 1234);
+  EXPECT_EQ(ctsim_conn_key_rev(&c).ports.dst, 1234);
   ctsim_tcp_peer peer{};
   EXPECT_EQ(ctsim_conn_tcp_peer(&c, CTSIM_DIR_REPLY, &peer), 0);
   EXPECT_EQ(peer.seqhi, 200u);
@@ -698,6 +698,45 @@ TEST(ConnAccessors, ReadWhatTheEngineSet) {
   EXPECT_EQ(ctsim_netdev_port(nullptr), CTSIM_PORT_NONE);
   conn u = makeConn(1, 17);
   EXPECT_EQ(ctsim_conn_tcp_peer(&u, CTSIM_DIR_ORIG, &peer), EINVAL);
+}
+
+// ctsim_conn_key_rev() returns (by value; the connection stores no reverse key) what version 1
+// returned from the connection's stored reverse key: the forward key with addresses and ports
+// swapped and ICMP request types replaced by their reply types, for TCP/UDP over IPv4 and
+// IPv6, ICMP echo, timestamp and unpaired types, ICMPv6 echo; all zero for a NULL conn.
+TEST(ConnAccessors, ReverseKeyByValue) {
+  const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const uint8_t b6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  struct Case {
+    uint8_t proto;
+    bool v6;
+    uint8_t type, reply_type;  // ICMP only.
+  };
+  for (Case k : {Case{6, false, 0, 0}, Case{17, false, 0, 0}, Case{6, true, 0, 0},
+                 Case{17, true, 0, 0}, Case{1, false, 8, 0}, Case{1, false, 13, 14},
+                 Case{1, false, 15, 16}, Case{1, false, 3, 3}, Case{58, true, 128, 129}}) {
+    conn c = makeConn(4321, k.proto, 7);  // 10.0.0.1:4321 -> 10.0.0.2:80, zone 7.
+    if (k.v6) {
+      c.key_fwd.af = CTSIM_AF_INET6;
+      std::memcpy(c.key_fwd.src, a6, 16);
+      std::memcpy(c.key_fwd.dst, b6, 16);
+    }
+    ctsim_conn_key want = c.key_fwd;  // the reverse, written out field by field.
+    std::memcpy(want.src, c.key_fwd.dst, 16);
+    std::memcpy(want.dst, c.key_fwd.src, 16);
+    if (k.proto == 1 || k.proto == 58) {
+      c.key_fwd.icmp = {99, k.type, 0};
+      want.icmp = {99, k.reply_type, 0};
+    } else {
+      want.ports = {80, 4321};
+    }
+    ctsim_conn_key got = ctsim_conn_key_rev(&c);
+    EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0)
+        << "proto " << int(k.proto) << (k.v6 ? " v6" : " v4") << " type " << int(k.type);
+  }
+  ctsim_conn_key none = ctsim_conn_key_rev(nullptr);
+  const ctsim_conn_key zero{};
+  EXPECT_EQ(std::memcmp(&none, &zero, sizeof none), 0);
 }
 
 // Profile names round-trip; an unknown name is EINVAL.

@@ -83,11 +83,6 @@ inline conn makeConn(uint16_t sport = 1000, uint8_t proto = 6, uint16_t zone = 0
   std::memcpy(c.key_fwd.dst, b, 4);
   c.key_fwd.ports.src = sport;
   c.key_fwd.ports.dst = 80;
-  c.key_rev = c.key_fwd;
-  std::memcpy(c.key_rev.src, b, 4);
-  std::memcpy(c.key_rev.dst, a, 4);
-  c.key_rev.ports.src = 80;
-  c.key_rev.ports.dst = sport;
   c.state = proto == 6 ? CTSIM_CS_TCP_SYN_SENT : CTSIM_CS_OTHER_FIRST;
   return c;
 }

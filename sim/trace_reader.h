@@ -77,6 +77,7 @@ class TraceReader {
   TraceReader() = default;
 
   std::string path_;
+  std::unique_ptr<char[]> io_buffer_;  // the FILE's stdio buffer; outlives pcap_ and pcapng_.
   pcap* pcap_ = nullptr;
   std::unique_ptr<PcapngReader> pcapng_;  // only for mixed-interface pcapng files.
   CaptureFormat format_ = CaptureFormat::kPcap;

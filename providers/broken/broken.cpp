@@ -70,7 +70,7 @@ int BrokenProvider::connAdd(const ct_offload_ctx& ctx) {
   std::lock_guard lock(mu_);
   Held h;
   h.fwd = *ctsim_conn_key_fwd(ctx.conn);
-  h.rev = *ctsim_conn_key_rev(ctx.conn);
+  h.rev = ctsim_conn_key_rev(ctx.conn);
   h.added_ms = h.last_used = std::max(ctsim_now_ms(), 1LL);
   held_[ctx.conn] = h;
   keys_[keyBytes(h.fwd)] = ctx.conn;

@@ -407,7 +407,7 @@ int DpdkProvider::connAdd(const ct_offload_ctx& ctx) {
   }
   auto e = std::make_unique<Entry>();
   e->fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
-  e->rev = *ctsim_conn_key_rev(ctx.conn);
+  e->rev = ctsim_conn_key_rev(ctx.conn);
   e->one_key = std::memcmp(&e->fwd, &e->rev, sizeof e->fwd) == 0;
   if (rte_hash_lookup(hash_, &e->fwd) >= 0 || rte_hash_lookup(hash_, &e->rev) >= 0) {
     fail("exists");

@@ -44,7 +44,7 @@ struct Bed {
   long long update(const conn& c) { return reg.connUpdate(makeCtx(c)); }
   FastPathVerdict pkt(const conn& c, bool reply = false, uint8_t flags = kTcpAck,
                       uint32_t bytes = 100) {
-    return hw->process(reply ? c.key_rev : c.key_fwd, bytes, flags);
+    return hw->process(reply ? ctsim_conn_key_rev(&c) : c.key_fwd, bytes, flags);
   }
 
   Registry reg;                 // rfc-v1 registry, warnings silenced (counted).
@@ -141,9 +141,9 @@ TEST(DpdkCapacity, CuckooRefusesNearFullLoad) {
   uint64_t first_refusal_load = 0;
   for (size_t i = 0; i < cs.size(); i++) {
     cs[i] = makeConn(static_cast<uint16_t>(rng()), 6);
-    cs[i].key_fwd.src[3] = cs[i].key_rev.dst[3] = static_cast<uint8_t>(rng());
-    cs[i].key_fwd.dst[2] = cs[i].key_rev.src[2] = static_cast<uint8_t>(i);
-    cs[i].key_fwd.dst[1] = cs[i].key_rev.src[1] = static_cast<uint8_t>(i >> 8);
+    cs[i].key_fwd.src[3] = static_cast<uint8_t>(rng());
+    cs[i].key_fwd.dst[2] = static_cast<uint8_t>(i);
+    cs[i].key_fwd.dst[1] = static_cast<uint8_t>(i >> 8);
     if (b.add(cs[i]) == ENOSPC && first_refusal_load == 0) {
       first_refusal_load = b.hw->stats().entries;
     }
@@ -206,7 +206,7 @@ TEST(DpdkAging, IdleEntriesAgeOutAndUpdateReturnsZero) {
   EXPECT_NE(b.update(c), 0);
   b.hw->setNow(kT0 + 3 * kSec);
   EXPECT_FALSE(b.hw->entry(c.key_fwd).has_value());
-  EXPECT_FALSE(b.hw->entry(c.key_rev).has_value());
+  EXPECT_FALSE(b.hw->entry(ctsim_conn_key_rev(&c)).has_value());
   EXPECT_EQ(b.update(c), 0);
   EXPECT_EQ(b.pkt(c), FastPathVerdict::kMiss);
   FastPathStats s = b.hw->stats();
@@ -250,7 +250,7 @@ TEST(DpdkAging, HitsRefreshLastUsed) {
   b.hw->setNow(kT0 + 9 * kSec);
   EXPECT_EQ(b.update(cs[0]), (kT0 + 7 * kSec) / kMs);
   EXPECT_EQ(b.update(cs[1]), kT0 / kMs);
-  auto e = b.hw->entry(cs[0].key_rev);
+  auto e = b.hw->entry(ctsim_conn_key_rev(&cs[0]));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->packets, 1u);
   EXPECT_EQ(e->bytes, 100u);

@@ -640,7 +640,7 @@ int EmuHwProvider::connAddLocked(const ct_offload_ctx& ctx) {
     return EEXIST;
   }
   const ctsim_conn_key& fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
-  const ctsim_conn_key& rev = *ctsim_conn_key_rev(ctx.conn);
+  const ctsim_conn_key rev = ctsim_conn_key_rev(ctx.conn);
   const bool defer = config_.program_at == ProgramAt::kEst ||
                      (config_.program_at == ProgramAt::kTcpEst && fwd.proto == 6);
   if (defer) {
@@ -663,7 +663,7 @@ void EmuHwProvider::connEstablishedLocked(const ct_offload_ctx& ctx) {
   cs->deferred = false;
   const ctsim_conn_key& fwd = ctx.key ? *ctx.key : *ctsim_conn_key_fwd(ctx.conn);
   Ref ref;
-  if (int err = programLocked(ctx.conn, fwd, *ctsim_conn_key_rev(ctx.conn), &ref); err != 0) {
+  if (int err = programLocked(ctx.conn, fwd, ctsim_conn_key_rev(ctx.conn), &ref); err != 0) {
     count(Ctr::est_refused);  // The cause is counted by programLocked; stays in software.
     if (observer_ != nullptr) {
       Entry none;

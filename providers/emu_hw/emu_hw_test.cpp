@@ -45,7 +45,7 @@ struct Bed {
   // One packet of 'c' in the forward (or reverse) direction.
   FastPathVerdict pkt(const conn& c, bool reply = false, uint8_t flags = kTcpAck,
                       uint32_t bytes = 100) {
-    return hw->process(reply ? c.key_rev : c.key_fwd, bytes, flags);
+    return hw->process(reply ? ctsim_conn_key_rev(&c) : c.key_fwd, bytes, flags);
   }
 
   Registry reg;
@@ -319,7 +319,7 @@ TEST(EmuHwAging, HitsRefreshLastUsed) {
   b.hw->setNow(kT0 + 9 * kSec);
   EXPECT_EQ(b.update(cs[0]), (kT0 + 7 * kSec) / kMs);
   EXPECT_EQ(b.update(cs[1]), kT0 / kMs);
-  auto e = b.hw->entry(cs[0].key_rev);
+  auto e = b.hw->entry(ctsim_conn_key_rev(&cs[0]));
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->packets, 1u);
   EXPECT_EQ(e->bytes, 100u);

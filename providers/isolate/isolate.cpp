@@ -32,7 +32,6 @@ namespace {
 struct WireCtx {
   uint64_t conn_id = 0;  // The parent's conn pointer (0: no conn): the child's identity for it.
   ctsim_conn_key key_fwd{};
-  ctsim_conn_key key_rev{};
   ctsim_conn_key key{};  // ctx.key.
   ctsim_tcp_peer tcp[2]{};
   int32_t state = 0;
@@ -176,7 +175,6 @@ class ChildConns {
     if (!kept) it = m.emplace(w.conn_id, std::make_unique<conn>()).first;
     conn* c = it->second.get();
     c->key_fwd = w.key_fwd;
-    c->key_rev = w.key_rev;
     c->tcp[0] = w.tcp[0];
     c->tcp[1] = w.tcp[1];
     c->state = static_cast<ctsim_conn_state>(w.state);
@@ -434,7 +432,6 @@ void putCtx(Writer& w, const ct_offload_ctx& x) {
   if (x.conn != nullptr) {
     c.conn_id = reinterpret_cast<uintptr_t>(x.conn);
     c.key_fwd = x.conn->key_fwd;
-    c.key_rev = x.conn->key_rev;
     c.tcp[0] = x.conn->tcp[0];
     c.tcp[1] = x.conn->tcp[1];
     c.state = x.conn->state;

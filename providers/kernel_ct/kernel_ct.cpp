@@ -234,7 +234,7 @@ int KernelCtProvider::connAdd(const ct_offload_ctx& ctx) {
   spec.tcp_state = tcpState(st);
   spec.status = statusFor(st);
   kern::NfctPtr e =
-      kern::makeEntry(*ctsim_conn_key_fwd(ctx.conn), *ctsim_conn_key_rev(ctx.conn), spec);
+      kern::makeEntry(*ctsim_conn_key_fwd(ctx.conn), ctsim_conn_key_rev(ctx.conn), spec);
   if (!e) return ENOMEM;
   return addLocked(ctx.conn, e);
 }
@@ -292,7 +292,7 @@ void KernelCtProvider::connEstablished(const ct_offload_ctx& ctx) {
   spec.timeout_s = config_.timeout_s;
   spec.tcp_state = TCP_CONNTRACK_ESTABLISHED;
   spec.status = IPS_SEEN_REPLY | IPS_ASSURED;
-  kern::NfctPtr e = kern::makeEntry(fwd, *ctsim_conn_key_rev(ctx.conn), spec);
+  kern::NfctPtr e = kern::makeEntry(fwd, ctsim_conn_key_rev(ctx.conn), spec);
   auto t0 = Clock::now();
   int err = sock_.one(kern::CtOp::kUpdate, e.get());
   timed(stats_.update, err, t0);
@@ -335,7 +335,7 @@ void KernelCtProvider::batchSubmit(ct_offload_op_batch& batch) {
         }
         ctsim_conn_state st = ctsim_conn_get_state(c);
         kern::EntrySpec spec{config_.timeout_s, tcpState(st), statusFor(st)};
-        entries.push_back(kern::makeEntry(*ctsim_conn_key_fwd(c), *ctsim_conn_key_rev(c), spec));
+        entries.push_back(kern::makeEntry(*ctsim_conn_key_fwd(c), ctsim_conn_key_rev(c), spec));
         reqs.push_back({kern::CtOp::kCreate, entries.back().get(), 0});
         op_of.push_back(i);
         break;
@@ -353,7 +353,7 @@ void KernelCtProvider::batchSubmit(ct_offload_op_batch& batch) {
         if (it == conns_.end() || !up) break;
         kern::EntrySpec spec{config_.timeout_s, TCP_CONNTRACK_ESTABLISHED,
                              IPS_SEEN_REPLY | IPS_ASSURED};
-        entries.push_back(kern::makeEntry(it->second, *ctsim_conn_key_rev(c), spec));
+        entries.push_back(kern::makeEntry(it->second, ctsim_conn_key_rev(c), spec));
         reqs.push_back({kern::CtOp::kUpdate, entries.back().get(), 0});
         op_of.push_back(i);
         break;

@@ -35,7 +35,6 @@ conn bulkConn(uint32_t i, uint8_t proto = 17) {
   c.key_fwd.src[1] = uint8_t(i >> 16);
   c.key_fwd.src[2] = uint8_t(i >> 8);
   c.key_fwd.src[3] = uint8_t(i);
-  std::memcpy(c.key_rev.dst, c.key_fwd.src, 4);
   return c;
 }
 
@@ -64,20 +63,16 @@ TEST(KernelCt, ProtocolsAndIpv6) {
   conn udp = makeConn(5000, 17);
   conn icmp = makeConn(0, 1);
   icmp.key_fwd.icmp = {7, 8, 0};
-  icmp.key_rev.icmp = {7, 0, 0};
   icmp.state = CTSIM_CS_ICMP_FIRST;
   conn gre = makeConn(0, 47);
   gre.key_fwd.ports = {0, 0};
-  gre.key_rev.ports = {0, 0};
   conn v6 = makeConn(6000, 6);
   for (conn* c : {&v6}) {
-    c->key_fwd.af = c->key_rev.af = CTSIM_AF_INET6;
+    c->key_fwd.af = CTSIM_AF_INET6;
     uint8_t a[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     uint8_t b[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
     std::memcpy(c->key_fwd.src, a, 16);
     std::memcpy(c->key_fwd.dst, b, 16);
-    std::memcpy(c->key_rev.src, b, 16);
-    std::memcpy(c->key_rev.dst, a, 16);
   }
   for (conn* c : {&udp, &icmp, &gre, &v6}) {
     EXPECT_EQ(p.connAdd(makeCtx(*c)), 0) << int(c->key_fwd.proto);

@@ -256,7 +256,7 @@ int TcBpfProvider::connAdd(const ct_offload_ctx& ctx) {
   if (!startLocked().ok()) return ENODEV;
   Entry e;
   e.fwd = *ctsim_conn_key_fwd(ctx.conn);
-  e.rev = *ctsim_conn_key_rev(ctx.conn);
+  e.rev = ctsim_conn_key_rev(ctx.conn);
   BpfKey kf = bpfKey(e.fwd), kr = bpfKey(e.rev);
   e.one_key = std::memcmp(&kf, &kr, sizeof kf) == 0;
   e.added_ms = ctsim_now_ms();

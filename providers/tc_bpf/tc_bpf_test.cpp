@@ -33,7 +33,7 @@ TcBpfProvider make(const std::string& opts = "") {
 
 // The frame of a packet of `c` (forward direction unless `reply`) with TCP `flags`.
 std::vector<uint8_t> frameOf(const conn& c, bool reply, uint8_t flags = kTcpAck) {
-  const ctsim_conn_key& k = reply ? c.key_rev : c.key_fwd;
+  const ctsim_conn_key k = reply ? ctsim_conn_key_rev(&c) : c.key_fwd;
   char s[16], d[16];
   std::snprintf(s, sizeof s, "%u.%u.%u.%u", k.src[0], k.src[1], k.src[2], k.src[3]);
   std::snprintf(d, sizeof d, "%u.%u.%u.%u", k.dst[0], k.dst[1], k.dst[2], k.dst[3]);
@@ -49,7 +49,7 @@ std::vector<uint8_t> frameOf(const conn& c, bool reply, uint8_t flags = kTcpAck)
 
 FastPathVerdict send(TcBpfProvider& p, const conn& c, bool reply, uint8_t flags = kTcpAck) {
   std::vector<uint8_t> f = frameOf(c, reply, flags);
-  const ctsim_conn_key& k = reply ? c.key_rev : c.key_fwd;
+  const ctsim_conn_key k = reply ? ctsim_conn_key_rev(&c) : c.key_fwd;
   return p.processFrame(f.data(), uint32_t(f.size()), 1, k, uint32_t(f.size()),
                         c.key_fwd.proto == 6 ? flags : 0);
 }

@@ -2,6 +2,8 @@
  *   PLUGIN_GOOD        registers "plugin-a" and "plugin-b".
  *   PLUGIN_NO_INIT     lacks ctsim_plugin_init.
  *   PLUGIN_BAD_ABI     reports ABI version 999.
+ *   PLUGIN_ABI_V1      reports ABI version 1, as one built against the header before
+ *                      ctsim_conn_key_rev() returned the key by value.
  *   PLUGIN_INIT_FAILS  registers "partial" and then fails with EIO: nothing may stay. */
 #include <ctsim/ct_offload.h>
 
@@ -34,6 +36,8 @@ static const struct ct_offload_class class_partial = {.name = "partial",
 uint32_t ctsim_plugin_abi_version(void) {
 #if defined(PLUGIN_BAD_ABI)
   return 999;
+#elif defined(PLUGIN_ABI_V1)
+  return 1;
 #else
   return CTSIM_PLUGIN_ABI_VERSION;
 #endif

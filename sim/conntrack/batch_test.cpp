@@ -131,12 +131,12 @@ std::vector<std::string> table(const Conntrack& ct) {
   std::sort(conns.begin(), conns.end(), [](const Conn* a, const Conn* b) { return a->id < b->id; });
   std::vector<std::string> out;
   for (const Conn* c : conns) {
-    out.push_back(std::to_string(c->id) + " " + formatKey(c->key()) + " " + formatKey(c->revKey()) +
-                  " exp=" + std::to_string(c->expiration) + " created=" +
-                  std::to_string(c->created_ms) + " pkts=" + std::to_string(c->packets[0]) + "," +
-                  std::to_string(c->packets[1]) + " timer=" + std::to_string(int(c->timer)) +
-                  " l4=" + std::to_string(c->l4_state) + " state=" + std::to_string(c->ext.state) +
-                  " mark=" + std::to_string(int(c->ext.offload_mark)));
+    out.push_back(
+        std::to_string(c->id) + " " + formatKey(c->key()) + " " + formatKey(c->revKey()) +
+        " exp=" + std::to_string(c->expiration) + " created=" + std::to_string(c->created_ms) +
+        " pkts=" + std::to_string(c->packets[0]) + "," + std::to_string(c->packets[1]) +
+        " timer=" + std::to_string(int(c->timer())) + " state=" + std::to_string(c->ext.state) +
+        " mark=" + std::to_string(int(c->ext.offload_mark)));
   }
   return out;
 }

@@ -24,18 +24,13 @@ inline uint64_t word(const uint8_t* p) {
   return w;
 }
 
-bool isIcmp(const ConnKey& k) {
-  return (k.af == CTSIM_AF_INET && k.proto == kProtoIcmp) ||
-         (k.af == CTSIM_AF_INET6 && k.proto == kProtoIcmpv6);
-}
-
 }  // namespace
 
 size_t keyHash(const ConnKey& k) {
   // Symmetric in the two endpoints: each endpoint (address + its port) is hashed alone and the
   // two are added, then the rest of the key is mixed in.
-  uint16_t sport = isIcmp(k) ? k.icmp.id : k.ports.src;
-  uint16_t dport = isIcmp(k) ? k.icmp.id : k.ports.dst;
+  uint16_t sport = isIcmpKey(k) ? k.icmp.id : k.ports.src;
+  uint16_t dport = isIcmpKey(k) ? k.icmp.id : k.ports.dst;
   uint64_t hs = mum(word(k.src) ^ kS0, word(k.src + 8) ^ (uint64_t(sport) << 32) ^ kS1);
   uint64_t hd = mum(word(k.dst) ^ kS0, word(k.dst + 8) ^ (uint64_t(dport) << 32) ^ kS1);
   uint64_t rest = uint64_t(k.zone) | uint64_t(k.af) << 16 | uint64_t(k.proto) << 24;
@@ -50,43 +45,6 @@ uint64_t keyHashDirected(const ConnKey& k) {
   return mum(word(p + 32) ^ kS1, h ^ kS0);
 }
 
-uint8_t reverseIcmpType(uint8_t af, uint8_t type) {
-  if (af == CTSIM_AF_INET6) {
-    if (type == 128) return 129;
-    if (type == 129) return 128;
-    return type;
-  }
-  switch (type) {
-    case 8:
-      return 0;
-    case 0:
-      return 8;
-    case 13:
-      return 14;
-    case 14:
-      return 13;
-    case 15:
-      return 16;
-    case 16:
-      return 15;
-    default:
-      return type;
-  }
-}
-
-ConnKey reverseKey(const ConnKey& k) {
-  ConnKey r = k;
-  std::memcpy(r.src, k.dst, 16);
-  std::memcpy(r.dst, k.src, 16);
-  if (isIcmp(k)) {
-    r.icmp.type = reverseIcmpType(k.af, k.icmp.type);
-  } else {
-    r.ports.src = k.ports.dst;
-    r.ports.dst = k.ports.src;
-  }
-  return r;
-}
-
 std::string formatKey(const ConnKey& k) {
   char a[INET6_ADDRSTRLEN] = {}, b[INET6_ADDRSTRLEN] = {};
   int family = k.af == CTSIM_AF_INET6 ? AF_INET6 : AF_INET;
@@ -95,11 +53,11 @@ std::string formatKey(const ConnKey& k) {
   const char* proto = k.proto == kProtoTcp    ? "tcp"
                       : k.proto == kProtoUdp  ? "udp"
                       : k.proto == kProtoSctp ? "sctp"
-                      : isIcmp(k)             ? (k.af == CTSIM_AF_INET6 ? "icmpv6" : "icmp")
+                      : isIcmpKey(k)          ? (k.af == CTSIM_AF_INET6 ? "icmpv6" : "icmp")
                                               : nullptr;
   char buf[192];
   bool v6 = k.af == CTSIM_AF_INET6;
-  if (isIcmp(k)) {
+  if (isIcmpKey(k)) {
     std::snprintf(buf, sizeof buf, "%s %s -> %s id=%u type=%u code=%u zone=%u", proto, a, b,
                   k.icmp.id, k.icmp.type, k.icmp.code, k.zone);
   } else if (proto != nullptr) {

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <string>
 
+#include "sim/packet.h"
+
 namespace ctsim::ct {
 
 using ConnKey = ctsim_conn_key;
@@ -26,12 +28,62 @@ size_t keyHash(const ConnKey& k);
 // A hash of the key as it is (a key and its reverse hash differently), for the engine's table.
 uint64_t keyHashDirected(const ConnKey& k);
 
-// The ICMP type a reply to an echo-like `type` carries (echo, timestamp, info; ICMPv6 echo), or
-// `type` itself when it has no pair.
-uint8_t reverseIcmpType(uint8_t af, uint8_t type);
+// True for an ICMP key over IPv4 or an ICMPv6 key over IPv6 (the key holds id/type/code).
+inline bool isIcmpKey(const ConnKey& k) {
+  return (k.af == CTSIM_AF_INET && k.proto == kProtoIcmp) ||
+         (k.af == CTSIM_AF_INET6 && k.proto == kProtoIcmpv6);
+}
 
-// The key of the other direction: addresses and ports swapped, ICMP type reversed.
-ConnKey reverseKey(const ConnKey& k);
+// The ICMP type a reply to an echo-like `type` carries (echo, timestamp, info; ICMPv6 echo), or
+// `type` itself when it has no pair. An involution: reversing twice gives `type` back.
+inline uint8_t reverseIcmpType(uint8_t af, uint8_t type) {
+  if (af == CTSIM_AF_INET6) return type == 128 ? 129 : type == 129 ? 128 : type;
+  switch (type) {
+    case 8:
+      return 0;
+    case 0:
+      return 8;
+    case 13:
+      return 14;
+    case 14:
+      return 13;
+    case 15:
+      return 16;
+    case 16:
+      return 15;
+    default:
+      return type;
+  }
+}
+
+// The key of the other direction: addresses and ports swapped, ICMP type reversed (no NAT, so
+// this is what replies carry). An involution: reverseKey(reverseKey(k)) == k. A connection does
+// not store it: the engine's table and the ctsim_conn_key_rev() accessor derive it from the
+// forward key with this function.
+inline ConnKey reverseKey(const ConnKey& k) {
+  ConnKey r = k;
+  std::memcpy(r.src, k.dst, 16);
+  std::memcpy(r.dst, k.src, 16);
+  if (isIcmpKey(k)) {
+    r.icmp.type = reverseIcmpType(k.af, k.icmp.type);
+  } else {
+    r.ports.src = k.ports.dst;
+    r.ports.dst = k.ports.src;
+  }
+  return r;
+}
+
+// keyEqual(k, reverseKey(fwd)), without building the reverse key: k's addresses and ports are
+// compared crosswise against fwd's (the ConnTable's test of a reply-direction entry).
+inline bool keyEqualReverse(const ConnKey& k, const ConnKey& fwd) {
+  if (std::memcmp(k.src, fwd.dst, 16) != 0 || std::memcmp(k.dst, fwd.src, 16) != 0) return false;
+  if (k.zone != fwd.zone || k.af != fwd.af || k.proto != fwd.proto) return false;
+  if (isIcmpKey(fwd)) {
+    return k.icmp.id == fwd.icmp.id && k.icmp.code == fwd.icmp.code &&
+           k.icmp.type == reverseIcmpType(fwd.af, fwd.icmp.type);
+  }
+  return k.ports.src == fwd.ports.dst && k.ports.dst == fwd.ports.src;
+}
 
 // "tcp 10.0.0.1:1234 -> 10.0.0.2:80 zone 0" (for logs, events and tests).
 std::string formatKey(const ConnKey& k);

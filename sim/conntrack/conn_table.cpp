@@ -16,9 +16,8 @@ ConnTable::~ConnTable() = default;
 
 uint64_t ConnTable::hash(const ConnKey& key) { return keyHashDirected(key); }
 
-const ConnKey& ConnTable::keyOf(uint64_t slot) {
-  const Conn* c = connOf(slot);
-  return replyOf(slot) ? c->revKey() : c->key();
+uint64_t ConnTable::hashOf(const Conn* conn, bool reply) {
+  return reply ? hash(reverseKey(conn->key())) : hash(conn->key());
 }
 
 void ConnTable::place(uint64_t slot, uint64_t h) {
@@ -33,7 +32,7 @@ void ConnTable::grow() {
   slots_ = HugeArray<uint64_t>(old_cap * 2);
   mask_ = old_cap * 2 - 1;
   for (size_t i = 0; i < old_cap; ++i) {
-    if (old[i] != 0) place(old[i], hash(keyOf(old[i])));
+    if (old[i] != 0) place(old[i], hashOf(connOf(old[i]), replyOf(old[i])));
   }
 }
 
@@ -46,14 +45,13 @@ void ConnTable::insert(Conn* conn, bool reply) {
     std::abort();
   }
   if ((size_ + 1) * 4 > capacity() * 3) grow();
-  const ConnKey& key = reply ? conn->revKey() : conn->key();
-  uint64_t h = hash(key);
+  uint64_t h = hashOf(conn, reply);
   place(tagOf(h) | addr | (reply ? 1 : 0), h);
   ++size_;
 }
 
 void ConnTable::erase(Conn* conn, bool reply) {
-  uint64_t h = hash(reply ? conn->revKey() : conn->key());
+  uint64_t h = hashOf(conn, reply);
   uint64_t want = tagOf(h) | reinterpret_cast<uint64_t>(conn) | (reply ? 1 : 0);
   size_t i = home(h);
   while (slots_[i] != want) {
@@ -64,7 +62,7 @@ void ConnTable::erase(Conn* conn, bool reply) {
   // cyclically in (hole, its position].
   size_t hole = i;
   for (size_t j = (i + 1) & mask_; slots_[j] != 0; j = (j + 1) & mask_) {
-    size_t k = home(hash(keyOf(slots_[j])));
+    size_t k = home(hashOf(connOf(slots_[j]), replyOf(slots_[j])));
     bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
     if (stays) continue;
     slots_[hole] = slots_[j];

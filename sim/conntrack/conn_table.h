@@ -4,10 +4,11 @@
 // Every connection is indexed twice, by its forward and by its reverse key. A slot is one
 // 64-bit word: the connection's address, bit 0 saying which of its keys the slot stands for,
 // and the top 16 bits holding a tag from the key's hash, so that a probe dereferences a
-// connection only when the tags agree. Keys are not copied into the table (a connection already
-// stores both), which keeps the index at 8 bytes per key and slot. Linear probing, load at most
-// 3/4, deletion by backward shift (no tombstones, so churn never degrades lookups); the hash of
-// a shifted or rehashed entry is recomputed from its connection's key.
+// connection only when the tags agree. Keys are not copied into the table, which keeps the
+// index at 8 bytes per key and slot; a connection stores only its forward key, and a reverse
+// slot's candidate is compared crosswise against it (keyEqualReverse, no key built). Linear
+// probing, load at most 3/4, deletion by backward shift (no tombstones, so churn never degrades
+// lookups); the hash of a shifted or rehashed entry is recomputed from its connection's key.
 //
 // Duplicates are allowed, as in OVS's cmap: an expired connection stays indexed until swept
 // while its successor for the same tuple is already in. forEach() visits every match.
@@ -65,7 +66,8 @@ class ConnTable {
   static uint64_t tagOf(uint64_t h) { return h & ~kPtrMask; }
   static Conn* connOf(uint64_t slot) { return reinterpret_cast<Conn*>(slot & kPtrMask & ~1ull); }
   static bool replyOf(uint64_t slot) { return (slot & 1) != 0; }
-  static const ConnKey& keyOf(uint64_t slot);
+  // The hash of the connection's key of that direction (the reverse key built for it).
+  static uint64_t hashOf(const Conn* conn, bool reply);
   size_t home(uint64_t h) const { return size_t(h) & mask_; }
   void grow();
   void place(uint64_t slot, uint64_t h);

@@ -1,7 +1,7 @@
 #include "sim/conntrack/conntrack.h"
 
 #include <algorithm>
-#include <cstddef>
+#include <array>
 #include <iterator>
 #include <new>
 
@@ -22,7 +22,7 @@
 namespace ctsim::ct {
 namespace {
 
-ctsim_conn_state coarseState(Timeout t) {
+constexpr ctsim_conn_state coarseState(Timeout t) {
   switch (t) {
     case Timeout::kTcpSynSent:
       return CTSIM_CS_TCP_SYN_SENT;
@@ -50,12 +50,18 @@ ctsim_conn_state coarseState(Timeout t) {
   return CTSIM_CS_NONE;
 }
 
-// The connection a sweep-list node belongs to.
-Conn* connOfLink(ExpLink* l) {
-  return reinterpret_cast<Conn*>(reinterpret_cast<char*>(l) - offsetof(Conn, exp));
-}
-
 }  // namespace
+
+Timeout timerOfState(ctsim_conn_state s) {
+  // coarseState inverted once; CTSIM_CS_NONE (not armed yet) reads as a fresh Conn's kUdpFirst.
+  static constexpr auto kTimers = [] {
+    std::array<Timeout, CTSIM_CS_ICMP_REPLY + 1> t{};
+    t.fill(Timeout::kUdpFirst);
+    for (int i = 0; i < kTimeoutCount; ++i) t[coarseState(Timeout(i))] = Timeout(i);
+    return t;
+  }();
+  return size_t(s) < kTimers.size() ? kTimers[s] : Timeout::kUdpFirst;
+}
 
 const char* deleteReasonName(DeleteReason r) {
   switch (r) {
@@ -79,7 +85,8 @@ const char* deleteReasonName(DeleteReason r) {
 
 Conntrack::Conntrack(ConntrackConfig config)
     : config_(config), ipf_(config.ipf), exp_lists_(kExpLists) {
-  for (ExpLink& l : exp_lists_) l.prev = l.next = &l;
+  for (uint32_t i = 0; i < kExpLists; ++i)
+    exp_lists_[i].prev = exp_lists_[i].next = kFirstSentinel + i;
 }
 
 Conntrack::~Conntrack() {
@@ -87,11 +94,12 @@ Conntrack::~Conntrack() {
   for (auto& chunk : chunks_) ASAN_UNPOISON_MEMORY_REGION(chunk.data(), chunk.bytes());
 }
 
-Conn* Conntrack::allocConn() {
-  if (free_ != nullptr) {
-    Conn* c = free_;
+Conn* Conntrack::allocConn(uint32_t* id) {
+  if (free_ != kNoNode) {
+    *id = free_;
+    Conn* c = connAt(free_);
     ASAN_UNPOISON_MEMORY_REGION(c, sizeof(Conn));
-    free_ = reinterpret_cast<Conn*>(c->exp.next);
+    free_ = c->exp.next;
     *c = Conn{};
     return c;
   }
@@ -99,12 +107,13 @@ Conn* Conntrack::allocConn() {
     chunks_.emplace_back(kConnChunk);
     chunk_used_ = 0;
   }
+  *id = uint32_t((chunks_.size() - 1) * kConnChunk + chunk_used_);
   return ::new (static_cast<void*>(&chunks_.back()[chunk_used_++])) Conn{};
 }
 
-void Conntrack::freeConn(Conn* c) {
-  c->exp.next = reinterpret_cast<ExpLink*>(free_);
-  free_ = c;
+void Conntrack::freeConn(Conn* c, uint32_t id) {
+  c->exp.next = free_;
+  free_ = id;
   // Under AddressSanitizer a freed connection is poisoned until reused, so that a provider
   // keeping a pointer past conn_del is caught as with a heap allocation.
   ASAN_POISON_MEMORY_REGION(c, sizeof(Conn));
@@ -123,7 +132,6 @@ uint32_t Conntrack::secondsFor(uint16_t zone, Timeout t) const {
 }
 
 void Conntrack::setTimer(Conn& c, Timeout timer, int64_t now) {
-  c.timer = timer;
   c.expiration = now + int64_t(secondsFor(c.key().zone, timer)) * 1000;
   c.ext.state = coarseState(timer);
 }
@@ -153,10 +161,8 @@ size_t Conntrack::zoneConnCount(uint16_t zone) const {
 std::vector<const Conn*> Conntrack::connections() const {
   std::vector<const Conn*> out;
   out.reserve(n_conn_);
-  for (const ExpLink& head : exp_lists_) {
-    for (const ExpLink* l = head.next; l != &head; l = l->next) {
-      out.push_back(connOfLink(const_cast<ExpLink*>(l)));
-    }
+  for (uint32_t h = kFirstSentinel; h < kNoNode; ++h) {
+    for (uint32_t id = link(h).next; id != h; id = link(id).next) out.push_back(connAt(id));
   }
   return out;
 }
@@ -331,7 +337,7 @@ void Conntrack::process(const CtPacket& p, int64_t now, bool commit, const Packe
     if (p.icmp_related) {
       state |= kCsRelated | (reply ? kCsReply : 0);
     } else {
-      c->packets[reply ? 1 : 0]++;
+      c->countPacket(reply);
       switch (l4Ops(c->key().proto).update(*this, *c, p, reply, now)) {
         case UpdateResult::kValid:
           state = uint8_t((state | kCsEstablished | (reply ? kCsReply : 0)) & ~kCsNew);
@@ -408,31 +414,32 @@ Conn* Conntrack::create(const CtPacket& p, int64_t now, bool commit, uint8_t* st
       for (size_t k = 0; k < n_stale; ++k) clean(stale[k], DeleteReason::kReplaced);
     } while (n_stale == std::size(stale));
   }
-  if (n_conn_ >= config_.conn_limit) {
+  if (n_conn_ >= config_.conn_limit || n_conn_ >= kMaxConns) {
     ++stats_.limit_drops;
     return nullptr;
   }
-  Conn* c = allocConn();
+  uint32_t id;
+  Conn* c = allocConn(&id);
   c->ext.key_fwd = p.key;
-  c->ext.key_rev = reverseKey(p.key);
   c->id = next_id_++;
   c->created_ms = now;
   c->packets[0] = 1;
   ops.new_conn(*this, *c, p, now);
-  insert(c);
+  insert(c, id);
   ++stats_.conns_created;
   return c;
 }
 
-void Conntrack::insert(Conn* c) {
+void Conntrack::insert(Conn* c, uint32_t id) {
   table_.insert(c, false);
   table_.insert(c, true);
-  ExpLink& head = exp_lists_[next_list_];
+  uint32_t h = kFirstSentinel + next_list_;
   next_list_ = (next_list_ + 1) % kExpLists;
+  ExpLink& head = link(h);
   c->exp.prev = head.prev;
-  c->exp.next = &head;
-  head.prev->next = &c->exp;
-  head.prev = &c->exp;
+  c->exp.next = h;
+  link(head.prev).next = id;
+  head.prev = id;
   ++n_conn_;
   ++zone_count_[c->key().zone];
 }
@@ -445,9 +452,10 @@ void Conntrack::clean(Conn* c, DeleteReason reason) {
   if (zc != zone_count_.end() && --zc->second == 0) zone_count_.erase(zc);
   --n_conn_;
   ++stats_.conns_removed;
-  c->exp.prev->next = c->exp.next;
-  c->exp.next->prev = c->exp.prev;
-  freeConn(c);
+  uint32_t id = idOf(*c);
+  link(c->exp.prev).next = c->exp.next;
+  link(c->exp.next).prev = c->exp.prev;
+  freeConn(c, id);
 }
 
 bool Conntrack::maybeSweep(int64_t now) {
@@ -472,10 +480,10 @@ size_t Conntrack::sweep(int64_t now) {
       ++stats_.sweep_bound_hits;
       break;
     }
-    const ExpLink& head = exp_lists_[i];
-    for (ExpLink* l = head.next; l != &head; l = l->next) {
+    uint32_t h = kFirstSentinel + i;
+    for (uint32_t id = link(h).next; id != h; id = link(id).next) {
       ++visited;
-      Conn* c = connOfLink(l);
+      Conn* c = connAt(id);
       if (c->expired(now)) expired.push_back(c);
     }
   }
@@ -502,7 +510,7 @@ size_t Conntrack::sweep(int64_t now) {
       bool keep = ts != 0;
       int64_t until = std::max(c->expiration, now + config_.sweep_interval_ms);
       if (keep && config_.strict.update_checks_timestamp) {
-        until = ts + int64_t(secondsFor(c->key().zone, c->timer)) * 1000;
+        until = ts + int64_t(secondsFor(c->key().zone, c->timer())) * 1000;
         keep = until > now;
       }
       if (keep) {
@@ -518,21 +526,18 @@ size_t Conntrack::sweep(int64_t now) {
 
 size_t Conntrack::flushAll() {
   size_t n = 0;
-  for (ExpLink& head : exp_lists_) {
-    while (head.next != &head) {
-      clean(connOfLink(head.next), DeleteReason::kFlushAll);
-      ++n;
-    }
+  for (uint32_t h = kFirstSentinel; h < kNoNode; ++h) {
+    for (uint32_t id; (id = link(h).next) != h; ++n) clean(connAt(id), DeleteReason::kFlushAll);
   }
   return n;
 }
 
 size_t Conntrack::flushZone(uint16_t zone) {
   size_t n = 0;
-  for (ExpLink& head : exp_lists_) {
-    for (ExpLink* l = head.next; l != &head;) {
-      Conn* c = connOfLink(l);
-      l = l->next;
+  for (uint32_t h = kFirstSentinel; h < kNoNode; ++h) {
+    for (uint32_t id = link(h).next; id != h;) {
+      Conn* c = connAt(id);
+      id = c->exp.next;
       if (c->key().zone == zone) {
         clean(c, DeleteReason::kFlushZone);
         ++n;
@@ -550,8 +555,8 @@ size_t Conntrack::flushTuple(const ConnKey& key, int64_t now) {
 }
 
 void Conntrack::destroy() {
-  for (ExpLink& head : exp_lists_) {
-    while (head.next != &head) clean(connOfLink(head.next), DeleteReason::kDestroy);
+  for (uint32_t h = kFirstSentinel; h < kNoNode; ++h) {
+    for (uint32_t id; (id = link(h).next) != h;) clean(connAt(id), DeleteReason::kDestroy);
   }
 }
 

@@ -2,7 +2,7 @@
 // The conntrack engine: OVS's userspace connection tracker on a simulated clock.
 //
 // One call per packet (execute()), commit on request; `now` (ms) always comes from the caller,
-// the engine never reads a clock. Connections are found by their forward or their stored
+// the engine never reads a clock. Connections are found by their forward or their (derived)
 // reverse key (a match on the reverse key is a reply); expired connections stay in the table,
 // invisible to lookups, until a sweep (or a flush) removes them, as in OVS.
 //
@@ -14,6 +14,7 @@
 //
 // Threading: none. One engine is driven by one thread; callers serialise.
 
+#include <bit>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "providers/conn.h"
@@ -39,33 +41,59 @@ enum class OtherState : uint8_t { kFirst, kMultiple, kBidir };
 // State of an ICMP connection (OVS's ICMPS_*).
 enum class IcmpState : uint8_t { kFirst, kReply };
 
-// A node of a sweep list (intrusive, circular, with one sentinel per list).
+// A node of a sweep list (intrusive, circular, with one sentinel per list). Links are 32-bit
+// node ids, not pointers: ids below kFirstSentinel are connections (their index in the engine's
+// pool: chunk id / kConnChunk, slot id % kConnChunk), ids from kFirstSentinel on are the lists'
+// sentinels (list i is kFirstSentinel + i), and kNoNode ends the free list, which is linked
+// through `next` of free connections.
 struct ExpLink {
-  ExpLink* prev = nullptr;
-  ExpLink* next = nullptr;
+  uint32_t prev = 0;
+  uint32_t next = 0;
 };
+
+// The timer a coarse state stands for (the inverse of the engine's Timeout -> state map: the
+// two are one to one). A connection stores only its state; its timer is derived.
+Timeout timerOfState(ctsim_conn_state s);
 
 // One tracked connection. `ext` is the provider-visible struct conn (providers/conn.h): its
-// keys, TCP peers, coarse state and offload mark are the engine's own storage, so providers and
-// the registry read exactly what the engine uses.
+// forward key, TCP peers, coarse state and offload mark are the engine's own storage, so
+// providers and the registry read exactly what the engine uses.
 //
-// Layout (x86-64, 184 bytes): ext 120 (two 40-byte keys, TCP peers 24, state, mark, acceptors),
-// then 8-byte fields, then the 1-byte ones. Connections live in the engine's pool (chunks of
+// Layout (x86-64, 120 bytes, no padding outside ext's 6 tail bytes):
+//   0  ext         80  forward key 40, TCP peers 24, acceptors 8, state 1, mark 1 (conn.h)
+//   80 expiration   8
+//   88 id           8
+//   96 created_ms   8
+//  104 packets      8  two uint32_t
+//  112 exp          8  two uint32_t node ids
+// Derived rather than stored: the reverse key (reverseKey(key())), the timer last armed (from
+// ext.state, one to one) and the UDP/ICMP state (from the timer, as OVS's other/icmp state
+// selects its timeout one to one). Connections live in the engine's pool (chunks of
 // kConnChunk; freed slots reused) and stay at one address for their whole life.
 struct Conn {
-  ::conn ext{};                        // keys, TCP peers, state, offload mark (see conn.h).
-  int64_t expiration = 0;              // ms; expired when now >= expiration.
-  uint64_t id = 0;                     // creation number, from 1.
-  int64_t created_ms = 0;              // `now` of the packet that created it.
-  uint64_t packets[2] = {0, 0};        // packets seen, [0] original and [1] reply direction.
-  ExpLink exp;                         // its node in a sweep list.
-  Timeout timer = Timeout::kUdpFirst;  // the timer last armed.
-  uint8_t l4_state = 0;                // OtherState or IcmpState (not used for TCP).
+  ::conn ext{};            // forward key, TCP peers, state, offload mark (see conn.h).
+  int64_t expiration = 0;  // ms; expired when now >= expiration.
+  uint64_t id = 0;         // creation number, from 1.
+  int64_t created_ms = 0;  // `now` of the packet that created it.
+  // Packets seen, [0] original and [1] reply direction; saturating at UINT32_MAX (4 G packets
+  // a direction): read by tests and properties/, never by the engine's decisions.
+  uint32_t packets[2] = {0, 0};
+  ExpLink exp;  // its node in a sweep list (in the free list while free).
 
   const ConnKey& key() const { return ext.key_fwd; }
-  const ConnKey& revKey() const { return ext.key_rev; }
+  // The reverse key: what replies carry. Built on each call (40 bytes); the table compares
+  // against it crosswise instead (keyEqualReverse).
+  ConnKey revKey() const { return reverseKey(ext.key_fwd); }
+  // The timer last armed (Conntrack::setTimer).
+  Timeout timer() const { return timerOfState(ext.state); }
   bool expired(int64_t now) const { return now >= expiration; }
+  // Counts a packet in direction `reply`, saturating.
+  void countPacket(bool reply) {
+    uint32_t& n = packets[reply ? 1 : 0];
+    n += n != UINT32_MAX;
+  }
 };
+static_assert(sizeof(Conn) == 120, "layout documented above struct Conn");
 
 template <typename Fn>
 Conn* ConnTable::forEach(const ConnKey& key, Fn&& fn) const {
@@ -77,7 +105,8 @@ Conn* ConnTable::forEach(const ConnKey& key, Fn&& fn) const {
     if (tagOf(slot) != tag) continue;
     Conn* c = connOf(slot);
     bool reply = replyOf(slot);
-    if (keyEqual(reply ? c->revKey() : c->key(), key) && fn(c, reply)) return c;
+    bool eq = reply ? keyEqualReverse(key, c->key()) : keyEqual(c->key(), key);
+    if (eq && fn(c, reply)) return c;
   }
 }
 
@@ -260,7 +289,7 @@ class Conntrack {
                     size_t n, int64_t now, uint16_t zone, bool commit, const PacketMeta* metas,
                     Verdict* out);
   Conn* create(const CtPacket& p, int64_t now, bool commit, uint8_t* state);
-  void insert(Conn* c);
+  void insert(Conn* c, uint32_t id);
   // The one removal path: hooks, table, lists, counters.
   void clean(Conn* c, DeleteReason reason);
   uint32_t secondsFor(uint16_t zone, Timeout t) const;
@@ -272,17 +301,32 @@ class Conntrack {
   Ipf ipf_;
   // Both keys of every connection -> the connection.
   ConnTable table_;
-  // The sweep lists (their sentinels); every connection is on one, appended round robin.
+  // The sweep lists (their sentinels, node ids kFirstSentinel + i); every connection is on
+  // one, appended round robin.
   std::vector<ExpLink> exp_lists_;
   // Connection storage: chunks of connections, freed ones on a free list (linked through
-  // exp.next; poisoned under AddressSanitizer while free). A chunk is one 2 MiB huge page
-  // (huge_pages.h); its connections are constructed as they are handed out.
-  static constexpr size_t kConnChunk = kHugePageSize / sizeof(Conn);
+  // exp.next; poisoned under AddressSanitizer while free). A connection's node id is its index
+  // in the pool. A chunk fits one 2 MiB huge page (huge_pages.h); its connections are
+  // constructed as they are handed out.
+  static constexpr size_t kConnChunk = std::bit_floor(kHugePageSize / sizeof(Conn));  // 2^k.
+  static constexpr uint32_t kNoNode = UINT32_MAX;
+  static constexpr uint32_t kFirstSentinel = kNoNode - kExpLists;
+  // Connections the pool can hold: ids below kFirstSentinel, whole chunks.
+  static constexpr size_t kMaxConns = kFirstSentinel / kConnChunk * kConnChunk;
   std::vector<HugeArray<Conn>> chunks_;
   size_t chunk_used_ = kConnChunk;  // connections handed out from the last chunk.
-  Conn* free_ = nullptr;
-  Conn* allocConn();
-  void freeConn(Conn* c);
+  uint32_t free_ = kNoNode;         // first free connection.
+  // A fresh connection and its node id (the pool must hold fewer than kMaxConns).
+  Conn* allocConn(uint32_t* id);
+  void freeConn(Conn* c, uint32_t id);
+  // Node id -> connection (id below kFirstSentinel) or link (any id).
+  Conn* connAt(uint32_t id) const { return &chunks_[id / kConnChunk][id % kConnChunk]; }
+  const ExpLink& link(uint32_t id) const {
+    return id >= kFirstSentinel ? exp_lists_[id - kFirstSentinel] : connAt(id)->exp;
+  }
+  ExpLink& link(uint32_t id) { return const_cast<ExpLink&>(std::as_const(*this).link(id)); }
+  // The node id of a connection on a sweep list: its predecessor's `next`.
+  uint32_t idOf(const Conn& c) { return link(c.exp.prev).next; }
   uint32_t next_list_ = 0;             // list for the next connection (round robin).
   uint32_t next_sweep_ = 0;            // list the next sweep starts with.
   int64_t next_sweep_ms_ = INT64_MIN;  // when maybeSweep() runs next (first call: arm only).

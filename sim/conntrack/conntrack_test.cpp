@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "sim/conntrack/test_util.h"
@@ -174,7 +177,7 @@ TEST(ConntrackTcp, TimerSelection) {
   Conntrack ct2;
   handshake(ct2, 0);
   ConnKey k = ct2.connections()[0]->key();
-  EXPECT_EQ(ct2.connections()[0]->timer, Timeout::kTcpEstablished);
+  EXPECT_EQ(ct2.connections()[0]->timer(), Timeout::kTcpEstablished);
   EXPECT_NE(ct2.lookup(k, 86399999), nullptr);
   EXPECT_EQ(ct2.lookup(k, 86400000), nullptr);
 }
@@ -451,6 +454,105 @@ TEST(ConntrackFlush, ZoneAndTuple) {
   ct.destroy();
   EXPECT_EQ(h.calls.back(), "del:destroy");
   EXPECT_EQ(ct.connCount(), 0u);
+}
+
+// Each direction's packets are counted on the connection: 3 forward and 2 reply UDP datagrams,
+// the creating one included.
+TEST(ConntrackLayout, PacketCountsPerDirection) {
+  Conntrack ct;
+  for (bool fwd : {true, true, false, true, false}) run(ct, udp(fwd));
+  ASSERT_EQ(ct.connCount(), 1u);
+  EXPECT_EQ(ct.connections()[0]->packets[0], 3u);
+  EXPECT_EQ(ct.connections()[0]->packets[1], 2u);
+}
+
+// The 32-bit packet counters saturate at UINT32_MAX instead of wrapping to small numbers, one
+// direction without touching the other.
+TEST(ConntrackLayout, PacketCountersSaturate) {
+  Conn c;
+  c.packets[1] = UINT32_MAX - 1;
+  c.countPacket(true);
+  EXPECT_EQ(c.packets[1], UINT32_MAX);
+  c.countPacket(true);
+  EXPECT_EQ(c.packets[1], UINT32_MAX);
+  c.countPacket(false);
+  EXPECT_EQ(c.packets[0], 1u);
+}
+
+// The timer is stored only as the coarse state: every timer armed is read back, each with its
+// own state.
+TEST(ConntrackLayout, TimerRoundTripsThroughState) {
+  Conntrack ct;
+  std::set<int> states;
+  for (int t = 0; t < kTimeoutCount; ++t) {
+    Conn c;
+    ct.setTimer(c, Timeout(t), 1000);
+    EXPECT_EQ(c.timer(), Timeout(t)) << timeoutName(Timeout(t));
+    EXPECT_NE(c.ext.state, CTSIM_CS_NONE);
+    states.insert(c.ext.state);
+  }
+  EXPECT_EQ(states.size(), size_t(kTimeoutCount));
+  EXPECT_EQ(Conn{}.timer(), Timeout::kUdpFirst);  // a fresh Conn, as before.
+}
+
+// The sweep lists link connections by pool index: over two chunk boundaries (4096 connections a
+// chunk), connections() lists exactly the live ones, removals in the middle of a list (around a
+// boundary) unlink only them, freed slots are reused, and a sweep and a flush find every
+// connection through the links.
+TEST(ConntrackLayout, SweepListsAcrossChunkBoundaries) {
+  Conntrack ct;
+  const uint32_t n = 2 * 4096 + 50;
+  auto frame = [](uint32_t i) {
+    return PacketBuilder()
+        .ipv4("10.0." + std::to_string(i >> 8) + "." + std::to_string(i & 255), "10.9.0.2")
+        .udp(uint16_t(1000 + i % 7), 53)
+        .payload(4)
+        .build();
+  };
+  auto exec = [&](uint32_t i) {
+    std::vector<uint8_t> f = frame(i);
+    return ct.execute(kLinkEthernet, f.data(), uint32_t(f.size()), 1000, 0);
+  };
+  std::vector<Conn*> conns;
+  for (uint32_t i = 0; i < n; ++i) {
+    Verdict v = exec(i);
+    ASSERT_TRUE(v.created) << i;
+    conns.push_back(v.conn);
+  }
+  auto live = [&] {
+    std::vector<const Conn*> all = ct.connections();
+    return std::multiset<const Conn*>(all.begin(), all.end());
+  };
+  EXPECT_EQ(live(), std::multiset<const Conn*>(conns.begin(), conns.end()));
+
+  std::set<const Conn*> freed;
+  for (uint32_t i : {4090u, 4095u, 4096u, 4097u, 4100u, 8191u, 8192u, 0u, n - 1}) {
+    ConnKey k = conns[i]->key();
+    freed.insert(conns[i]);
+    ASSERT_EQ(ct.flushTuple(k, 1000), 1u) << i;
+    conns[i] = nullptr;
+  }
+  std::multiset<const Conn*> want;
+  for (Conn* c : conns) {
+    if (c != nullptr) want.insert(c);
+  }
+  EXPECT_EQ(live(), want);
+
+  std::set<const Conn*> reused;
+  for (uint32_t i = n; i < n + freed.size(); ++i) reused.insert(exec(i).conn);
+  EXPECT_EQ(reused, freed);
+  EXPECT_EQ(ct.connCount(), size_t(n));
+  for (const Conn* c : ct.connections()) {
+    bool reply = false;
+    EXPECT_EQ(ct.lookup(c->revKey(), 1000, &reply), c);
+    EXPECT_TRUE(reply);
+  }
+  EXPECT_EQ(ct.sweep(1000 + 61000), size_t(n));  // UDP first: 60 s.
+  EXPECT_EQ(ct.connCount(), 0u);
+  EXPECT_TRUE(ct.connections().empty());
+  for (uint32_t i = 0; i < 5000; ++i) ASSERT_TRUE(exec(i).created);
+  EXPECT_EQ(ct.flushAll(), 5000u);
+  EXPECT_TRUE(ct.connections().empty());
 }
 
 }  // namespace

@@ -230,7 +230,7 @@ void LifecycleRecorder::onUpdates(std::span<Conn* const> conns, std::span<const 
     // timestamp came back"), else what the engine got.
     u.answer = k < batch_answer_.size() && batch_answer_[k] != 0 ? batch_answer_[k] : last_used[k];
     u.expiry_ms = kPendingExpiry;
-    u.stale = u.answer != 0 && u.answer + int64_t(policy.get(conns[k]->timer)) * 1000 <= now;
+    u.stale = u.answer != 0 && u.answer + int64_t(policy.get(conns[k]->timer())) * 1000 <= now;
     updates_.push_back(u);
     uint32_t ev = uint32_t(updates_.size());
     if (r.first_update == 0) {

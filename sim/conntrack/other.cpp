@@ -6,24 +6,33 @@
 namespace ctsim::ct {
 namespace {
 
+// The timer of each OtherState, one to one (as OVS's other_timeouts), so a connection stores
+// only its coarse state (CTSIM_CS_OTHER_FIRST, _MULTIPLE, _BIDIR in OtherState's order) and the
+// state is read back from it.
 constexpr Timeout kOtherTimers[] = {Timeout::kUdpFirst, Timeout::kUdpSingle, Timeout::kUdpMultiple};
+static_assert(CTSIM_CS_OTHER_MULTIPLE == CTSIM_CS_OTHER_FIRST + 1 &&
+              CTSIM_CS_OTHER_BIDIR == CTSIM_CS_OTHER_FIRST + 2);
+
+OtherState otherState(const Conn& c) { return OtherState(c.ext.state - CTSIM_CS_OTHER_FIRST); }
+// ICMP: FIRST arms kIcmpFirst (CTSIM_CS_ICMP_FIRST), REPLY kIcmpReply (CTSIM_CS_ICMP_REPLY).
+IcmpState icmpState(const Conn& c) {
+  return c.ext.state == CTSIM_CS_ICMP_REPLY ? IcmpState::kReply : IcmpState::kFirst;
+}
 
 bool otherValidNew(const CtPacket&) { return true; }
 
 void otherNewConn(Conntrack& ct, Conn& c, const CtPacket&, int64_t now) {
-  c.l4_state = uint8_t(OtherState::kFirst);
-  ct.setTimer(c, kOtherTimers[c.l4_state], now);
+  ct.setTimer(c, kOtherTimers[size_t(OtherState::kFirst)], now);
 }
 
 UpdateResult otherUpdate(Conntrack& ct, Conn& c, const CtPacket&, bool reply, int64_t now) {
-  auto state = OtherState(c.l4_state);
+  OtherState state = otherState(c);
   if (reply && state != OtherState::kBidir) {
     state = OtherState::kBidir;
   } else if (state == OtherState::kFirst) {
     state = OtherState::kMultiple;
   }
-  c.l4_state = uint8_t(state);
-  ct.setTimer(c, kOtherTimers[c.l4_state], now);
+  ct.setTimer(c, kOtherTimers[size_t(state)], now);
   // `new` until a reply has been seen.
   return state == OtherState::kBidir ? UpdateResult::kValid : UpdateResult::kValidNew;
 }
@@ -36,13 +45,11 @@ bool icmp4ValidNew(const CtPacket& p) {
 bool icmp6ValidNew(const CtPacket& p) { return p.l4_type == 128; }
 
 void icmpNewConn(Conntrack& ct, Conn& c, const CtPacket&, int64_t now) {
-  c.l4_state = uint8_t(IcmpState::kFirst);
   ct.setTimer(c, Timeout::kIcmpFirst, now);
 }
 
 UpdateResult icmpUpdate(Conntrack& ct, Conn& c, const CtPacket&, bool reply, int64_t now) {
-  if (reply && IcmpState(c.l4_state) == IcmpState::kFirst) c.l4_state = uint8_t(IcmpState::kReply);
-  bool replied = IcmpState(c.l4_state) == IcmpState::kReply;
+  bool replied = reply || icmpState(c) == IcmpState::kReply;
   ct.setTimer(c, replied ? Timeout::kIcmpReply : Timeout::kIcmpFirst, now);
   return replied ? UpdateResult::kValid : UpdateResult::kValidNew;
 }

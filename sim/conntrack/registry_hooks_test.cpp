@@ -388,5 +388,42 @@ TEST(RegistryHooks, CtStateUnchangedByProviders) {
   }
 }
 
+// The reverse key providers get (ctsim_conn_key_rev, derived: nothing stores it) is exactly the
+// key the engine extracts from the reply packet, for TCP, UDP over IPv6, ICMP echo and
+// timestamp, ICMPv6 echo; and the engine takes that packet as the connection's reply.
+TEST(RegistryHooks, ReverseKeyIsWhatTheReplyCarries) {
+  struct Pair {
+    PacketBuilder fwd, rpl;
+  };
+  std::vector<Pair> pairs;
+  pairs.push_back({PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").tcp(1000, 80, kTcpSyn, kCli),
+                   PacketBuilder()
+                       .ipv4("10.0.0.2", "10.0.0.1")
+                       .tcp(80, 1000, kTcpSyn | kTcpAck, kSrv, kCli + 1)});
+  pairs.push_back({PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").udp(5000, 53).payload(8),
+                   PacketBuilder().ipv6("2001:db8::2", "2001:db8::1").udp(53, 5000).payload(8)});
+  pairs.push_back({PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").icmpEcho(true, 7),
+                   PacketBuilder().ipv4("10.0.0.2", "10.0.0.1").icmpEcho(false, 7)});
+  pairs.push_back({PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").icmp(13, 0).payload(12),
+                   PacketBuilder().ipv4("10.0.0.2", "10.0.0.1").icmp(14, 0).payload(12)});
+  pairs.push_back({PacketBuilder().ipv6("2001:db8::1", "2001:db8::2").icmpEcho(true, 9),
+                   PacketBuilder().ipv6("2001:db8::2", "2001:db8::1").icmpEcho(false, 9)});
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    Conntrack ct;
+    std::vector<uint8_t> f = pairs[i].fwd.build(), r = pairs[i].rpl.build();
+    Verdict v = ct.execute(kLinkEthernet, f.data(), uint32_t(f.size()), 1000, 3);
+    ASSERT_TRUE(v.created) << i;
+    std::vector<uint8_t> ip = pairs[i].rpl.buildIp();
+    CtPacket p;
+    ASSERT_TRUE(extractCtPacket(uint8_t(ip[0] >> 4), ip.data(), uint32_t(ip.size()), 3, &p)) << i;
+    ctsim_conn_key rev = ctsim_conn_key_rev(&v.conn->ext);
+    EXPECT_EQ(formatKey(rev), formatKey(p.key)) << i;
+    EXPECT_TRUE(keyEqual(rev, p.key)) << i;
+    Verdict vr = ct.execute(kLinkEthernet, r.data(), uint32_t(r.size()), 1000, 3);
+    EXPECT_EQ(vr.conn, v.conn) << i;
+    EXPECT_TRUE(vr.reply) << i;
+  }
+}
+
 }  // namespace
 }  // namespace ctsim::ct

@@ -191,7 +191,7 @@ struct ShardedReplayer::Batch {
     Kind kind;
     TraceRecord rec;  // data: offset into bytes until the worker resolves it.
   };
-  static constexpr size_t kItems = 256;
+  static constexpr size_t kItems = 1024;
   std::vector<Item> items;
   std::vector<uint8_t> bytes;
 };
@@ -221,18 +221,42 @@ class ShardedReplayer::Worker {
   void flush() {
     if (current_->items.empty()) return;
     std::unique_ptr<Batch> next;
+    bool wake = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      space_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+      if (queue_.size() >= kMaxQueued) {
+        // Full: wait until the worker has drained half, not just one batch (a wake-up per batch
+        // made one context switch each way per batch; they cost microseconds on these guests).
+        reader_waits_ = true;
+        space_.wait(lock, [&] { return queue_.size() <= kMaxQueued / 2; });
+        reader_waits_ = false;
+      }
       queue_.push_back(std::move(current_));
       if (!spare_.empty()) {
         next = std::move(spare_.back());
         spare_.pop_back();
       }
+      wake = worker_waits_;
     }
-    ready_.notify_one();
+    if (wake) ready_.notify_one();
     current_ = next ? std::move(next) : std::make_unique<Batch>();
   }
+  // Hands over what is left and asks the worker to finish its shard on its own thread once
+  // drained (the end-of-trace flush and its conn_del calls then run on every shard at once);
+  // close() joins, after which summary() holds the shard's summary.
+  void requestFinish(const TraceEnd& end) {
+    if (!thread_.joinable()) return;
+    flush();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      end_ = end;
+      finish_ = true;
+      closing_ = true;
+    }
+    ready_.notify_one();
+  }
+  const ReplaySummary& summary() const { return summary_; }
+  bool finished() const { return finished_; }
   // Drains and joins.
   void close() {
     if (!thread_.joinable()) return;
@@ -261,14 +285,27 @@ class ShardedReplayer::Worker {
     }
     for (;;) {
       std::unique_ptr<Batch> b;
+      bool wake = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        ready_.wait(lock, [&] { return !queue_.empty() || closing_; });
-        if (queue_.empty()) return;
+        if (queue_.empty() && !closing_) {
+          worker_waits_ = true;
+          ready_.wait(lock, [&] { return !queue_.empty() || closing_; });
+          worker_waits_ = false;
+        }
+        if (queue_.empty()) {
+          if (finish_) {
+            lock.unlock();
+            summary_ = replayer_.finish(end_);
+            finished_ = true;
+          }
+          return;
+        }
         b = std::move(queue_.front());
         queue_.pop_front();
+        wake = reader_waits_ && queue_.size() <= kMaxQueued / 2;
       }
-      space_.notify_one();
+      if (wake) space_.notify_one();
       for (Batch::Item& it : b->items) {
         switch (it.kind) {
           case Batch::Kind::kPacket:
@@ -300,6 +337,12 @@ class ShardedReplayer::Worker {
   std::deque<std::unique_ptr<Batch>> queue_;   // handed over, in order.
   std::vector<std::unique_ptr<Batch>> spare_;  // processed, for reuse.
   bool closing_ = false;
+  bool reader_waits_ = false;  // the reader waits for space (guarded by mu_).
+  bool worker_waits_ = false;  // the worker waits for a batch (guarded by mu_).
+  bool finish_ = false;        // finish the shard once drained (guarded by mu_, with end_).
+  TraceEnd end_;
+  ReplaySummary summary_;  // written by the worker thread, read after the join.
+  bool finished_ = false;
   std::atomic<uint64_t> conns_{0};
   std::thread thread_;
 };
@@ -365,11 +408,17 @@ ReplaySummary ShardedReplayer::finish(const TraceEnd& end) {
   if (any_) {
     for (auto& w : workers_) w->control(Batch::Kind::kObserve, last_index_, last_ns_);
   }
-  for (auto& w : workers_) w->close();
-  workers_.clear();
+  // Each worker finishes its shard (end-of-trace flush) at once, then they are joined.
+  for (auto& w : workers_) w->requestFinish(end);
   ReplaySummary merged;
   size_t max_buckets = options_[0].timeline_max_buckets;
-  for (auto& r : replayers_) mergeSummary(merged, r->finish(end), max_buckets);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->close();
+    mergeSummary(merged,
+                 workers_[i]->finished() ? workers_[i]->summary() : replayers_[i]->finish(end),
+                 max_buckets);
+  }
+  workers_.clear();
   if (!any_) merged.first_ns = merged.last_ns = 0;
   return merged;
 }

@@ -56,7 +56,7 @@ class ShardedReplayer {
 
   void begin(PacketFn on_packet = {});
   void process(const TraceRecord& rec);
-  // Drains the workers, merges. The shards' engines stay for inspection until destruction.
+  // Drains the workers, each finishes its shard on its own thread (end-of-trace flush), merges.
   ReplaySummary finish(const TraceEnd& end);
 
   size_t shards() const { return replayers_.size(); }

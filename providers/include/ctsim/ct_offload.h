@@ -34,8 +34,10 @@
 extern "C" {
 #endif
 
-/* ABI version of this header.  A plug-in's ctsim_plugin_abi_version() must return it. */
-#define CTSIM_PLUGIN_ABI_VERSION 1
+/* ABI version of this header.  A plug-in's ctsim_plugin_abi_version() must return it; the loader
+ * rejects a plug-in built against another version.  Version 2: ctsim_conn_key_rev() returns the
+ * key by value (version 1 returned a pointer to a key stored in the connection). */
+#define CTSIM_PLUGIN_ABI_VERSION 2
 
 /* Datapath port number, as OVS's odp_port_t (a plain integer here, not a sparse bitwise type). */
 typedef uint32_t odp_port_t;
@@ -262,8 +264,10 @@ static inline size_t ct_offload_op_batch_size(const struct ct_offload_op_batch* 
 
 /* The forward (initiator's) key; never NULL for a non-NULL conn. */
 const struct ctsim_conn_key* ctsim_conn_key_fwd(const struct conn* conn);
-/* The reverse key: what a reply packet carries. */
-const struct ctsim_conn_key* ctsim_conn_key_rev(const struct conn* conn);
+/* The reverse key: what a reply packet carries (the forward key with addresses and ports
+ * swapped and, for ICMP echo, timestamp and information requests, the reply's type; ctsim does
+ * no NAT).  Returned by value: a connection does not store it.  All zero for a NULL conn. */
+struct ctsim_conn_key ctsim_conn_key_rev(const struct conn* conn);
 /* Copies the TCP peer state of direction 'dir' into '*peer'.  Returns 0, or EINVAL if the
  * connection is not TCP or 'dir' is not a enum ctsim_dir value ('*peer' is then untouched). */
 int ctsim_conn_tcp_peer(const struct conn* conn, enum ctsim_dir dir, struct ctsim_tcp_peer* peer);
@@ -286,10 +290,10 @@ long long ctsim_now_ms(void);
  * provider and the context's connection; ctsim shows it in its explanations (`ctsim replay
  * --explain`, `--explain-conn`, `--lifecycles`).  A call at any other time, or with NULL, does
  * nothing; the last call during one callback wins.  It changes no result: can_offload and
- * conn_add still decide.  Optional and backward compatible: the ABI version stays 1, providers
- * that never call it are unaffected, and a plug-in that must also load into a host without the
- * symbol can declare it weak and test it for NULL before calling.  A header that has it defines
- * CTSIM_HAVE_DECLINE_REASON. */
+ * conn_add still decide.  Optional and backward compatible (it did not change the ABI version),
+ * providers that never call it are unaffected, and a plug-in that must also load into a host
+ * without the symbol can declare it weak and test it for NULL before calling.  A header that has it
+ * defines CTSIM_HAVE_DECLINE_REASON. */
 #define CTSIM_HAVE_DECLINE_REASON 1
 void ctsim_offload_decline_reason(const char* reason);
 
