@@ -11,16 +11,23 @@
 //   BM_Engine_Flows              N live flows preloaded (1 K, 100 K, 1 M), then one packet per
 //                                flow in creation order (order 0: round robin) or uniformly at
 //                                random (order 1, a xorshift generator: ~1 ns of the figure);
-//                                each packet is a lookup and a state update (ns/packet).
+//                                each packet is a lookup and a state update (ns/packet); in
+//                                batches of 32 through Conntrack::executeBatch(), as OVS's
+//                                conntrack_execute() takes a batch of packets.
+//   BM_Engine_FlowsPerPacket     the same, one Conntrack::execute() per packet.
 //   BM_Engine_SetupTeardown      connections created and removed (connections/s): UDP (one
 //                                packet each) or TCP (handshake, FIN both ways: 7 packets
 //                                each), batches of 1,024, then a sweep 60 s later removes them.
+#include <algorithm>
+#include <cstring>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
 #include "sim/conntrack/ct_state.h"
+#include "sim/conntrack/huge_pages.h"
 #include "sim/packet_builder.h"
 
 namespace ctsim::bench {
@@ -55,19 +62,23 @@ BENCHMARK(BM_Engine_HotFlow)->ArgName("hooks")->Arg(0)->Arg(1);
 // One preloaded engine at a time (a 1 M-flow engine takes a few hundred MB and seconds to fill):
 // kept across the calls Google Benchmark makes for one benchmark (iteration estimate, then
 // repetitions), replaced when another size or set-up is asked for.
+// The frames are copied to huge pages (as packets in a NIC's receive ring or DPDK's mbuf pools
+// are): on 4 KiB pages a frame of a random flow would add a TLB miss of the benchmark's own.
 struct Preloaded {
   uint64_t flows = 0;
   bool dummy = false;
   std::unique_ptr<EngineBed> bed;
-  FrameArena frames;
+  ct::HugeArray<uint8_t> frames;  // frame i at i * stride.
+  uint32_t stride = 0;
   std::string error;
+  const uint8_t* frame(uint64_t i) const { return frames.data() + i * stride; }
 };
 
 Preloaded& preloaded(uint64_t flows, bool dummy) {
   static Preloaded p;
   if (p.bed && p.flows == flows && p.dummy == dummy) return p;
   p.bed.reset();  // free the previous engine first.
-  p.frames = FrameArena();
+  p.frames = ct::HugeArray<uint8_t>();
   p.flows = flows;
   p.dummy = dummy;
   p.error.clear();
@@ -76,9 +87,14 @@ Preloaded& preloaded(uint64_t flows, bool dummy) {
     p.error = p.bed->error;
     return p;
   }
-  p.frames = udpFlows(flows);
+  {
+    FrameArena arena = udpFlows(flows);
+    p.stride = arena.stride;
+    p.frames = ct::HugeArray<uint8_t>(arena.bytes.size());
+    std::memcpy(p.frames.data(), arena.bytes.data(), arena.bytes.size());
+  }
   for (uint64_t i = 0; i < flows; ++i) {
-    ct::Verdict v = p.bed->run(p.frames.frame(i), p.frames.stride);
+    ct::Verdict v = p.bed->run(p.frame(i), p.stride);
     if (!v.created) {
       p.error = "flow " + std::to_string(i) + " was not created: " + ct::formatCtState(v.state);
       return p;
@@ -100,33 +116,60 @@ struct Random {
   }
 };
 
-void BM_Engine_Flows(benchmark::State& state) {
+// The flow of each packet: k, k + 1, ... (round robin) or uniformly at random.
+struct FlowOrder {
+  uint64_t flows;
+  bool random;
+  Random rng;
+  uint64_t i = 0;
+  uint64_t next() {
+    if (random) return rng.below(flows);
+    uint64_t k = i;
+    if (++i == flows) i = 0;
+    return k;
+  }
+};
+
+// Batches of kFlowsBatch frames through Conntrack::executeBatch() (OVS's conntrack_execute()
+// gets a batch of 32 packets, the datapath's NETDEV_MAX_BURST).
+constexpr size_t kFlowsBatch = ct::Conntrack::kMaxBatch;
+
+// One packet per iteration, or (batched) kFlowsBatch packets per executeBatch() call.
+void runFlows(benchmark::State& state, bool batched) {
   const uint64_t flows = scaled(uint64_t(state.range(0)), 1000);
   const bool random = state.range(1) != 0;
   const bool dummy = state.range(2) != 0;
   Preloaded& p = preloaded(flows, dummy);
   if (!p.error.empty()) return fail(state, p.error);
-  const uint32_t stride = p.frames.stride;
-  const uint8_t* base = p.frames.frame(0);
   EngineBed& bed = *p.bed;
-  Random rng;
-  uint64_t i = 0, packets = 0;
+  FlowOrder order{flows, random, {}};
+  const uint8_t* frames[kFlowsBatch];
+  uint32_t lens[kFlowsBatch];
+  ct::Verdict verdicts[kFlowsBatch];
+  std::fill(std::begin(lens), std::end(lens), p.stride);
+  uint64_t packets = 0;
   for (auto _ : state) {
-    uint64_t k;
-    if (random) {
-      k = rng.below(flows);
+    if (batched) {
+      for (const uint8_t*& f : frames) f = p.frame(order.next());
+      bed.engine->executeBatch(1 /* DLT_EN10MB */, frames, lens, kNow, 0, true, {}, verdicts);
+      benchmark::DoNotOptimize(verdicts);
+      packets += kFlowsBatch;
     } else {
-      k = i;
-      if (++i == flows) i = 0;
+      ct::Verdict v = bed.run(p.frame(order.next()), p.stride);
+      benchmark::DoNotOptimize(v);
+      ++packets;
     }
-    ct::Verdict v = bed.run(base + k * stride, stride);
-    benchmark::DoNotOptimize(v);
-    ++packets;
   }
   setPerItem(state, packets, "ns_per_pkt");
   state.counters["live_flows"] = double(bed.engine->connCount());
-  state.SetLabel(std::string(random ? "random" : "round-robin") + ", " + hooksName(dummy));
+  state.SetLabel(std::string(random ? "random" : "round-robin") + ", " + hooksName(dummy) +
+                 (batched ? ", batches of " + std::to_string(kFlowsBatch)
+                          : std::string(", one packet at a time")));
 }
+
+void BM_Engine_Flows(benchmark::State& state) { runFlows(state, true); }
+void BM_Engine_FlowsPerPacket(benchmark::State& state) { runFlows(state, false); }
+
 // Registered so that both orders run on one preloaded engine before the next is built.
 void flowsArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"flows", "order", "hooks"});
@@ -137,6 +180,7 @@ void flowsArgs(benchmark::internal::Benchmark* b) {
   }
 }
 BENCHMARK(BM_Engine_Flows)->Apply(flowsArgs);
+BENCHMARK(BM_Engine_FlowsPerPacket)->Apply(flowsArgs);
 
 // ---- Connection set-up and teardown ----------------------------------------------------------
 

@@ -10,7 +10,7 @@ namespace {
 constexpr size_t kInitialSlots = 64;
 }  // namespace
 
-ConnTable::ConnTable() : slots_(new uint64_t[kInitialSlots]()), mask_(kInitialSlots - 1) {}
+ConnTable::ConnTable() : slots_(kInitialSlots), mask_(kInitialSlots - 1) {}
 
 ConnTable::~ConnTable() = default;
 
@@ -28,8 +28,8 @@ void ConnTable::place(uint64_t slot, uint64_t h) {
 
 void ConnTable::grow() {
   size_t old_cap = capacity();
-  std::unique_ptr<uint64_t[]> old = std::move(slots_);
-  slots_.reset(new uint64_t[old_cap * 2]());
+  HugeArray<uint64_t> old = std::move(slots_);
+  slots_ = HugeArray<uint64_t>(old_cap * 2);
   mask_ = old_cap * 2 - 1;
   for (size_t i = 0; i < old_cap; ++i) {
     if (old[i] != 0) place(old[i], hashOf(connOf(old[i]), replyOf(old[i])));

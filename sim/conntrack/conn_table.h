@@ -14,13 +14,13 @@
 // while its successor for the same tuple is already in. forEach() visits every match.
 //
 // Chosen over std::unordered_multimap (a node per key: 80 bytes and a cache miss per key) and
-// measured against absl::flat_hash_map and rte_hash in bench/ (see bench/README.md).
+// measured against absl::flat_hash_map and rte_hash in bench/ (see bench/README.md). The slot
+// array lives on transparent huge pages once it is large (huge_pages.h).
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-
 #include "sim/conntrack/conn_key.h"
+#include "sim/conntrack/huge_pages.h"
 
 namespace ctsim::ct {
 
@@ -42,6 +42,18 @@ class ConnTable {
   template <typename Fn>
   Conn* forEach(const ConnKey& key, Fn&& fn) const;
 
+  // Hints for a batch of packets (contents unchanged; a later insert or erase only makes a hint
+  // stale): prefetchHome() starts loading the first slot probed for hash `h`; candidate() reads
+  // h's probe run up to the first slot whose tag agrees and returns its connection (likely the
+  // key's, to prefetch), or nullptr.
+  void prefetchHome(uint64_t h) const { __builtin_prefetch(&slots_[home(h)]); }
+  const Conn* candidate(uint64_t h) const {
+    for (size_t i = home(h); slots_[i] != 0; i = (i + 1) & mask_) {
+      if (tagOf(slots_[i]) == tagOf(h)) return connOf(slots_[i]);
+    }
+    return nullptr;
+  }
+
   size_t size() const { return size_; }          // entries (2 per connection).
   size_t capacity() const { return mask_ + 1; }  // slots.
   size_t bytes() const { return capacity() * sizeof(uint64_t); }
@@ -60,7 +72,7 @@ class ConnTable {
   void grow();
   void place(uint64_t slot, uint64_t h);
 
-  std::unique_ptr<uint64_t[]> slots_;  // 0: empty.
+  HugeArray<uint64_t> slots_;  // 0: empty. On huge pages once large (huge_pages.h).
   size_t mask_ = 0;
   size_t size_ = 0;
 };

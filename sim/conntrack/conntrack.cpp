@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <new>
 
 #include "sim/conntrack/l4_proto.h"
 
@@ -90,7 +91,7 @@ Conntrack::Conntrack(ConntrackConfig config)
 
 Conntrack::~Conntrack() {
   // No hooks (destroy() is the caller's choice): the storage goes, connections and all.
-  for (auto& chunk : chunks_) ASAN_UNPOISON_MEMORY_REGION(chunk.get(), kConnChunk * sizeof(Conn));
+  for (auto& chunk : chunks_) ASAN_UNPOISON_MEMORY_REGION(chunk.data(), chunk.bytes());
 }
 
 Conn* Conntrack::allocConn(uint32_t* id) {
@@ -103,11 +104,11 @@ Conn* Conntrack::allocConn(uint32_t* id) {
     return c;
   }
   if (chunk_used_ == kConnChunk) {
-    chunks_.emplace_back(new Conn[kConnChunk]);
+    chunks_.emplace_back(kConnChunk);
     chunk_used_ = 0;
   }
   *id = uint32_t((chunks_.size() - 1) * kConnChunk + chunk_used_);
-  return &chunks_.back()[chunk_used_++];
+  return ::new (static_cast<void*>(&chunks_.back()[chunk_used_++])) Conn{};
 }
 
 void Conntrack::freeConn(Conn* c, uint32_t id) {
@@ -186,11 +187,13 @@ const char* invalidReasonName(InvalidReason r) {
   return "?";
 }
 
-Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
-                           uint16_t zone, bool commit, const PacketMeta& meta) {
+// Inlined in both callers: a call more would cost the hot flow a nanosecond or two.
+[[gnu::always_inline]] inline void Conntrack::executeView(const NetView& nv,
+                                                          const CtPacket* extracted, int64_t now,
+                                                          uint16_t zone, bool commit,
+                                                          const PacketMeta& meta, Verdict* out) {
   ++stats_.packets;
-  Verdict v;
-  NetView nv = netView(linktype, frame, caplen);
+  Verdict& v = *out;
   bool in_batch = true;
   if (!nv.has_l3) {
     v.state = kCsInvalid | kCsTracked;
@@ -219,6 +222,10 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
         break;
       }
       case Ipf::Verdict::kNotFragment: {
+        if (extracted != nullptr) {
+          process(*extracted, now, commit, meta, &v);
+          break;
+        }
         CtPacket p;
         if (nv.sane && extractCtPacket(nv.version, nv.l3, nv.l3_size, zone, &p)) {
           process(p, now, commit, meta, &v);
@@ -231,7 +238,77 @@ Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t cap
     }
   }
   ipf_.postprocess(now, in_batch);
+}
+
+Verdict Conntrack::execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
+                           uint16_t zone, bool commit, const PacketMeta& meta) {
+  Verdict v;
+  executeView(netView(linktype, frame, caplen), nullptr, now, zone, commit, meta, &v);
   return v;
+}
+
+void Conntrack::executeBatch(uint32_t linktype, std::span<const uint8_t* const> frames,
+                             std::span<const uint32_t> caplens, int64_t now, uint16_t zone,
+                             bool commit, std::span<const PacketMeta> metas,
+                             std::span<Verdict> out) {
+  size_t n = std::min({frames.size(), caplens.size(), out.size()});
+  bool with_metas = metas.size() >= n;
+  for (size_t i = 0; i < n; i += kMaxBatch) {
+    executeGroup(linktype, frames.data() + i, caplens.data() + i, std::min(kMaxBatch, n - i), now,
+                 zone, commit, with_metas ? metas.data() + i : nullptr, out.data() + i);
+  }
+}
+
+namespace {
+
+// Prefetches the cache lines of [p, p + bytes) for writing.
+void prefetchRange(const void* p, size_t bytes) {
+  auto a = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(63);
+  auto end = reinterpret_cast<uintptr_t>(p) + bytes;
+  for (; a < end; a += 64) __builtin_prefetch(reinterpret_cast<const void*>(a), 1);
+}
+
+// What a frame's parse needs first: the link, IP and transport headers.
+constexpr uint32_t kHeaderBytes = 128;
+
+}  // namespace
+
+void Conntrack::executeGroup(uint32_t linktype, const uint8_t* const* frames,
+                             const uint32_t* caplens, size_t n, int64_t now, uint16_t zone,
+                             bool commit, const PacketMeta* metas, Verdict* out) {
+  NetView nv[kMaxBatch];
+  CtPacket pkt[kMaxBatch];
+  bool extracted[kMaxBatch];
+  uint64_t hash[kMaxBatch];
+  // 1. The frames' headers, all of them in flight at once.
+  for (size_t i = 0; i < n; ++i) prefetchRange(frames[i], std::min(caplens[i], kHeaderBytes));
+  // 2. Parse and extract (functions of the bytes alone, so doing them early changes nothing).
+  // netView() constructs nv[i] in place: copying its result (narrow stores, then wide loads)
+  // stalled on store forwarding (perf: a third of the batch's own time at 1 K flows).
+  for (size_t i = 0; i < n; ++i) {
+    ::new (static_cast<void*>(&nv[i])) NetView(netView(linktype, frames[i], caplens[i]));
+    extracted[i] = nv[i].has_l3 && nv[i].sane && !nv[i].fragment &&
+                   extractCtPacket(nv[i].version, nv[i].l3, nv[i].l3_size, zone, &pkt[i]);
+  }
+  // 3. Hash the keys (in a loop of its own, so that the key's wide loads do not wait on the
+  // extraction's narrow stores), start loading their home slots.
+  for (size_t i = 0; i < n; ++i) {
+    if (!extracted[i]) continue;
+    hash[i] = ConnTable::hash(pkt[i].key);
+    table_.prefetchHome(hash[i]);
+  }
+  // 4. The connections the slots point to.
+  for (size_t i = 0; i < n; ++i) {
+    if (!extracted[i]) continue;
+    if (const Conn* c = table_.candidate(hash[i])) prefetchRange(c, sizeof(Conn));
+  }
+  // 5. Each packet in order, exactly as execute().
+  static const PacketMeta kNoMeta;
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = Verdict{};
+    executeView(nv[i], extracted[i] ? &pkt[i] : nullptr, now, zone, commit,
+                metas != nullptr ? metas[i] : kNoMeta, &out[i]);
+  }
 }
 
 Verdict Conntrack::executeIp(uint8_t version, const uint8_t* l3, uint32_t size, int64_t now,

@@ -14,6 +14,7 @@
 //
 // Threading: none. One engine is driven by one thread; callers serialise.
 
+#include <bit>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "sim/conntrack/conn_table.h"
 #include "sim/conntrack/ct_state.h"
 #include "sim/conntrack/extract.h"
+#include "sim/conntrack/huge_pages.h"
 #include "sim/conntrack/ipf.h"
 #include "sim/conntrack/timeouts.h"
 
@@ -212,6 +214,19 @@ class Conntrack {
   // Tracks one captured frame of `linktype` at `now` in `zone` (fragments reassembled first).
   Verdict execute(uint32_t linktype, const uint8_t* frame, uint32_t caplen, int64_t now,
                   uint16_t zone, bool commit = true, const PacketMeta& meta = {});
+  // Tracks frames[i] (caplens[i] bytes, metas[i] or, with metas empty, PacketMeta{}) for each i
+  // into out[i], in order, with the results of execute() called on each in turn: verdicts,
+  // connections, counters, hook calls. The batch is taken kMaxBatch frames at a time, as OVS's
+  // conntrack_execute() takes a dp_packet_batch: the frames are parsed and their keys extracted
+  // first, the key table's slots and then the connections they point to are prefetched, then
+  // the packets are processed one by one (the lookups themselves happen in order, so a
+  // connection created or removed by a packet is seen by the later ones). Fragments and frames
+  // that fail parsing take execute()'s path unchanged. caplens and out have frames' size; metas
+  // that or none.
+  static constexpr size_t kMaxBatch = 32;
+  void executeBatch(uint32_t linktype, std::span<const uint8_t* const> frames,
+                    std::span<const uint32_t> caplens, int64_t now, uint16_t zone, bool commit,
+                    std::span<const PacketMeta> metas, std::span<Verdict> out);
   // Tracks one IP datagram of `size` bytes (no link layer, no reassembly).
   Verdict executeIp(uint8_t version, const uint8_t* l3, uint32_t size, int64_t now, uint16_t zone,
                     bool commit = true, const PacketMeta& meta = {});
@@ -265,6 +280,14 @@ class Conntrack {
   // caller's made the copy's wide loads wait on process()'s narrow stores (perf: a fifth of
   // a hot-flow packet's time).
   void process(const CtPacket& p, int64_t now, bool commit, const PacketMeta& meta, Verdict* v);
+  // execute() after netView(): `extracted`, when not null, is extractCtPacket()'s result for
+  // nv's datagram (a batch's pre-pass), used if the datagram is not a fragment.
+  void executeView(const NetView& nv, const CtPacket* extracted, int64_t now, uint16_t zone,
+                   bool commit, const PacketMeta& meta, Verdict* v);
+  // Up to kMaxBatch frames of executeBatch().
+  void executeGroup(uint32_t linktype, const uint8_t* const* frames, const uint32_t* caplens,
+                    size_t n, int64_t now, uint16_t zone, bool commit, const PacketMeta* metas,
+                    Verdict* out);
   Conn* create(const CtPacket& p, int64_t now, bool commit, uint8_t* state);
   void insert(Conn* c, uint32_t id);
   // The one removal path: hooks, table, lists, counters.
@@ -283,13 +306,14 @@ class Conntrack {
   std::vector<ExpLink> exp_lists_;
   // Connection storage: chunks of connections, freed ones on a free list (linked through
   // exp.next; poisoned under AddressSanitizer while free). A connection's node id is its index
-  // in the pool.
-  static constexpr size_t kConnChunk = 4096;  // a power of two.
+  // in the pool. A chunk fits one 2 MiB huge page (huge_pages.h); its connections are
+  // constructed as they are handed out.
+  static constexpr size_t kConnChunk = std::bit_floor(kHugePageSize / sizeof(Conn));  // 2^k.
   static constexpr uint32_t kNoNode = UINT32_MAX;
   static constexpr uint32_t kFirstSentinel = kNoNode - kExpLists;
   // Connections the pool can hold: ids below kFirstSentinel, whole chunks.
   static constexpr size_t kMaxConns = kFirstSentinel / kConnChunk * kConnChunk;
-  std::vector<std::unique_ptr<Conn[]>> chunks_;
+  std::vector<HugeArray<Conn>> chunks_;
   size_t chunk_used_ = kConnChunk;  // connections handed out from the last chunk.
   uint32_t free_ = kNoNode;         // first free connection.
   // A fresh connection and its node id (the pool must hold fewer than kMaxConns).

@@ -10,37 +10,8 @@
 namespace ctsim::ct {
 namespace {
 
-using testing::ethernet;
+using testing::fragmentV4;
 using testing::run;
-
-// Splits an IPv4 packet (20-byte header) into Ethernet frames of `chunk` data bytes each
-// (a multiple of 8), with correct headers.
-std::vector<std::vector<uint8_t>> fragmentV4(const std::vector<uint8_t>& ip, size_t chunk,
-                                             uint16_t id = 0x4242) {
-  std::vector<std::vector<uint8_t>> out;
-  size_t data = ip.size() - 20;
-  for (size_t off = 0; off < data; off += chunk) {
-    size_t n = std::min(chunk, data - off);
-    std::vector<uint8_t> f(ip.begin(), ip.begin() + 20);
-    f.insert(f.end(), ip.begin() + 20 + long(off), ip.begin() + 20 + long(off + n));
-    bool more = off + n < data;
-    uint16_t fo = uint16_t((more ? 0x2000 : 0) | (off / 8));
-    f[2] = uint8_t(f.size() >> 8);
-    f[3] = uint8_t(f.size());
-    f[4] = uint8_t(id >> 8);
-    f[5] = uint8_t(id);
-    f[6] = uint8_t(fo >> 8);
-    f[7] = uint8_t(fo);
-    f[10] = f[11] = 0;
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += uint32_t(f[i] << 8 | f[i + 1]);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    f[10] = uint8_t(~sum >> 8);
-    f[11] = uint8_t(~sum);
-    out.push_back(ethernet(f, 0x0800));
-  }
-  return out;
-}
 
 std::vector<uint8_t> bigUdp(const char* src, const char* dst, uint16_t sport, uint16_t dport) {
   return PacketBuilder().ipv4(src, dst).udp(sport, dport).payload(2600).buildIp();

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the conntrack unit tests: frames built with PacketBuilder, run through an engine.
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,6 +48,35 @@ inline std::vector<uint8_t> ethernet(const std::vector<uint8_t>& ip, uint16_t et
       0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, uint8_t(ethertype >> 8), uint8_t(ethertype)};
   f.insert(f.end(), ip.begin(), ip.end());
   return f;
+}
+
+// Splits an IPv4 packet (20-byte header) into Ethernet frames of `chunk` data bytes each
+// (a multiple of 8), with correct headers.
+inline std::vector<std::vector<uint8_t>> fragmentV4(const std::vector<uint8_t>& ip, size_t chunk,
+                                                    uint16_t id = 0x4242) {
+  std::vector<std::vector<uint8_t>> out;
+  size_t data = ip.size() - 20;
+  for (size_t off = 0; off < data; off += chunk) {
+    size_t n = std::min(chunk, data - off);
+    std::vector<uint8_t> f(ip.begin(), ip.begin() + 20);
+    f.insert(f.end(), ip.begin() + 20 + long(off), ip.begin() + 20 + long(off + n));
+    bool more = off + n < data;
+    uint16_t fo = uint16_t((more ? 0x2000 : 0) | (off / 8));
+    f[2] = uint8_t(f.size() >> 8);
+    f[3] = uint8_t(f.size());
+    f[4] = uint8_t(id >> 8);
+    f[5] = uint8_t(id);
+    f[6] = uint8_t(fo >> 8);
+    f[7] = uint8_t(fo);
+    f[10] = f[11] = 0;
+    uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += uint32_t(f[i] << 8 | f[i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    f[10] = uint8_t(~sum >> 8);
+    f[11] = uint8_t(~sum);
+    out.push_back(ethernet(f, 0x0800));
+  }
+  return out;
 }
 
 }  // namespace ctsim::ct::testing
