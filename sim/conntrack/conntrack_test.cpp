@@ -495,13 +495,14 @@ TEST(ConntrackLayout, TimerRoundTripsThroughState) {
   EXPECT_EQ(Conn{}.timer(), Timeout::kUdpFirst);  // a fresh Conn, as before.
 }
 
-// The sweep lists link connections by pool index: over two chunk boundaries (4096 connections a
-// chunk), connections() lists exactly the live ones, removals in the middle of a list (around a
-// boundary) unlink only them, freed slots are reused, and a sweep and a flush find every
+// The sweep lists link connections by pool index: over two chunk boundaries (kConnChunk
+// connections a chunk), connections() lists exactly the live ones, removals in the middle of a list
+// (around a boundary) unlink only them, freed slots are reused, and a sweep and a flush find every
 // connection through the links.
 TEST(ConntrackLayout, SweepListsAcrossChunkBoundaries) {
   Conntrack ct;
-  const uint32_t n = 2 * 4096 + 50;
+  const uint32_t c = uint32_t(Conntrack::kConnChunk);
+  const uint32_t n = 2 * c + 50;
   auto frame = [](uint32_t i) {
     return PacketBuilder()
         .ipv4("10.0." + std::to_string(i >> 8) + "." + std::to_string(i & 255), "10.9.0.2")
@@ -526,7 +527,7 @@ TEST(ConntrackLayout, SweepListsAcrossChunkBoundaries) {
   EXPECT_EQ(live(), std::multiset<const Conn*>(conns.begin(), conns.end()));
 
   std::set<const Conn*> freed;
-  for (uint32_t i : {4090u, 4095u, 4096u, 4097u, 4100u, 8191u, 8192u, 0u, n - 1}) {
+  for (uint32_t i : {c - 6, c - 1, c, c + 1, c + 4, 2 * c - 1, 2 * c, 0u, n - 1}) {
     ConnKey k = conns[i]->key();
     freed.insert(conns[i]);
     ASSERT_EQ(ct.flushTuple(k, 1000), 1u) << i;

@@ -64,4 +64,21 @@ class HugeArray {
   size_t n_ = 0;
 };
 
+// A standard allocator on hugeAlloc() storage, for vectors that grow large (a replay's
+// connection lifecycles: hundreds of MB at a million connections, whose 4 KiB page faults cost
+// more than filling them on these guests).
+template <typename T>
+struct HugeAllocator {
+  using value_type = T;
+  HugeAllocator() = default;
+  template <typename U>
+  HugeAllocator(const HugeAllocator<U>&) {}  // NOLINT: implicit, as std::allocator's.
+  T* allocate(size_t n) { return static_cast<T*>(hugeAlloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { hugeFree(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const HugeAllocator<U>&) const {
+    return true;
+  }
+};
+
 }  // namespace ctsim::ct

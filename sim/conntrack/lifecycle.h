@@ -29,6 +29,7 @@
 #include "providers/registry.h"
 #include "sim/conntrack/conn_key.h"
 #include "sim/conntrack/conntrack.h"
+#include "sim/conntrack/huge_pages.h"
 
 namespace ctsim::ct {
 
@@ -108,6 +109,9 @@ struct Lifecycle {
   };
 };
 
+// Lifecycle records on huge pages where the kernel gives them (one per connection of a replay).
+using LifecycleList = std::vector<Lifecycle, HugeAllocator<Lifecycle>>;
+
 // One conn_update answer (from the sweep) and its effect.
 struct UpdateEvent {
   uint32_t conn = 0;       // index into LifecycleRecorder::conns().
@@ -161,13 +165,13 @@ class LifecycleRecorder final : public CallObserver, public FastPathObserver {
                const EntryNote& note) override;
 
   // ---- Results ----
-  const std::vector<Lifecycle>& conns() const { return conns_; }
+  const LifecycleList& conns() const { return conns_; }
   // The record of a live connection of the replay (nullptr when it has none).
   const Lifecycle* lifecycleOf(const Conn& c) const {
     uint32_t i = indexOf(c);
     return i == kNoIndex ? nullptr : &conns_[i];
   }
-  const std::vector<Lifecycle>& flows() const { return flows_; }  // connection-less.
+  const LifecycleList& flows() const { return flows_; }  // connection-less.
   const std::vector<UpdateEvent>& updates() const { return updates_; }
   const std::vector<std::string>& providerNames() const { return provider_names_; }
   // Per provider: it has a fast path that reports entry events (FastPath::setObserver).
@@ -188,8 +192,8 @@ class LifecycleRecorder final : public CallObserver, public FastPathObserver {
   uint16_t internReason(const char* text);
   void resolvePending();
 
-  std::vector<Lifecycle> conns_;  // by Conn::id - id_base_.
-  std::vector<Lifecycle> flows_;  // connection-less flows.
+  LifecycleList conns_;  // by Conn::id - id_base_.
+  LifecycleList flows_;  // connection-less flows.
   std::vector<UpdateEvent> updates_;
   std::unordered_map<ConnKey, uint32_t, ConnKeyHash, ConnKeyEq> flow_index_;
   // Live connections that a fast-path provider accepted: struct conn -> index (entry events).

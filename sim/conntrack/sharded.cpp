@@ -335,18 +335,21 @@ class ShardedReplayer::Pool {
     sh.queue.pop_front();
     --queued_;
     lock.unlock();
-    run(sh, *b);
+    bool finished = run(sh, *b);
     b->items.clear();
     b->bytes.clear();
     lock.lock();
     spare_.push_back(std::move(b));
     sh.busy = false;
+    if (finished) sh.finished = true;
     if (reader_waits_) reader_cv_.notify_one();
     if (workers_waiting_ > 0 && !sh.queue.empty()) work_cv_.notify_one();
   }
 
-  void run(Shard& sh, Batch& b) {
+  // Runs one batch of `sh`; true when it held the shard's finish.
+  bool run(Shard& sh, Batch& b) {
     Replayer& r = *sh.replayer;
+    bool finished = false;
     Replayer::PacketFn fn;
     if (*on_packet_) {
       fn = [this, &sh](const TraceRecord& rec, const Verdict& v) {
@@ -367,11 +370,12 @@ class ShardedReplayer::Pool {
           break;
         case Batch::Kind::kFinish:
           sh.summary = r.finish(sh.end);
-          sh.finished = true;  // read under mu_ after this batch is released.
+          finished = true;
           break;
       }
     }
     sh.conns.store(r.engine().stats().conns_created, std::memory_order_relaxed);
+    return finished;
   }
 
   void workerLoop() {
