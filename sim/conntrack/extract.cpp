@@ -1,6 +1,9 @@
 #include "sim/conntrack/extract.h"
 
 #include <array>
+#include <bit>
+#include <cstddef>
+#include <cstring>
 
 #include "sim/checksum.h"
 #include "sim/parser.h"
@@ -333,6 +336,27 @@ NetView netView(uint32_t linktype, const uint8_t* frame, uint32_t caplen) {
   return v;
 }
 
+namespace {
+
+// Writes the key's last 8 bytes (ports or ICMP id/type/code, zone, af, proto) with one store.
+// The key is hashed right after extraction, 8 bytes at a time: a load that needs several narrow
+// stores still in flight cannot be forwarded from them and waits for them to reach the cache
+// (perf: a fifth of a hot-flow packet's time in the hash's first instructions).
+inline void sealTail(ConnKey& key, uint32_t l4_word) {
+  static_assert(std::endian::native == std::endian::little, "tail word layout");
+  static_assert(offsetof(ConnKey, ports) == 32 && offsetof(ConnKey, zone) == 36 &&
+                offsetof(ConnKey, af) == 38 && offsetof(ConnKey, proto) == 39);
+  uint64_t w = uint64_t(l4_word) | uint64_t(key.zone) << 32 | uint64_t(key.af) << 48 |
+               uint64_t(key.proto) << 56;
+  std::memcpy(&key.ports, &w, sizeof w);
+}
+
+inline uint32_t portsWord(uint16_t src, uint16_t dst) {
+  return uint32_t(src) | uint32_t(dst) << 16;
+}
+
+}  // namespace
+
 bool extractCtPacket(uint8_t version, const uint8_t* l3, uint32_t size, uint16_t zone,
                      CtPacket* out) {
   CtPacket& p = *out;
@@ -345,8 +369,13 @@ bool extractCtPacket(uint8_t version, const uint8_t* l3, uint32_t size, uint16_t
     if (l4off == 0) return false;
     key.af = CTSIM_AF_INET;
     key.proto = l3[9];
-    std::memcpy(key.src, l3 + 12, 4);
-    std::memcpy(key.dst, l3 + 16, 4);
+    // Each IPv4 address as one 8-byte store (the upper 12 bytes stay zero): see sealTail.
+    uint32_t a = 0, b = 0;
+    std::memcpy(&a, l3 + 12, 4);
+    std::memcpy(&b, l3 + 16, 4);
+    uint64_t wa = a, wb = b;
+    std::memcpy(key.src, &wa, 8);
+    std::memcpy(key.dst, &wb, 8);
   } else {
     l4off = ipv6Header(l3, size, &key.proto);
     if (l4off == 0) return false;
@@ -363,9 +392,9 @@ bool extractCtPacket(uint8_t version, const uint8_t* l3, uint32_t size, uint16_t
     uint32_t doff = (l4[12] >> 4) * 4u;
     if (doff < 20 || doff > l4size) return false;
     if (!pseudoChecksumOk(version, key, l4, l4size)) return false;
-    key.ports.src = rd16(l4);
-    key.ports.dst = rd16(l4 + 2);
-    if (key.ports.src == 0 || key.ports.dst == 0) return false;
+    uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
+    sealTail(key, portsWord(sport, dport));
+    if (sport == 0 || dport == 0) return false;
     p.tcp_seq = rd32(l4 + 4);
     p.tcp_ack = rd32(l4 + 8);
     p.tcp_flags = l4[13];
@@ -380,15 +409,15 @@ bool extractCtPacket(uint8_t version, const uint8_t* l3, uint32_t size, uint16_t
     if (ulen < 8 || ulen > l4size) return false;
     bool no_csum = version == 4 && rd16(l4 + 6) == 0;
     if (!no_csum && !pseudoChecksumOk(version, key, l4, l4size)) return false;
-    key.ports.src = rd16(l4);
-    key.ports.dst = rd16(l4 + 2);
-    return key.ports.src != 0 && key.ports.dst != 0;
+    uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
+    sealTail(key, portsWord(sport, dport));
+    return sport != 0 && dport != 0;
   }
   if (key.proto == kProtoSctp) {
     if (l4size < 12 || !sctpChecksumOk(l4, l4size)) return false;
-    key.ports.src = rd16(l4);
-    key.ports.dst = rd16(l4 + 2);
-    return key.ports.src != 0 && key.ports.dst != 0;
+    uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
+    sealTail(key, portsWord(sport, dport));
+    return sport != 0 && dport != 0;
   }
   if (isIcmpProto(version, key.proto)) {
     bool csum_ok = version == 4 ? checksumFinish(checksumAdd(0, l4, l4size)) == 0
@@ -397,9 +426,7 @@ bool extractCtPacket(uint8_t version, const uint8_t* l3, uint32_t size, uint16_t
     uint8_t type = l4[0], code = l4[1];
     if (isEchoLike(version, type)) {
       if (code != 0) return false;
-      key.icmp.id = rd16(l4 + 4);
-      key.icmp.type = type;
-      key.icmp.code = 0;
+      sealTail(key, uint32_t(rd16(l4 + 4)) | uint32_t(type) << 16);  // id, type, code 0.
       return true;
     }
     bool error = version == 4 ? (type == 3 || type == 4 || type == 5 || type == 11 || type == 12)
