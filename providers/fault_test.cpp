@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -115,25 +116,36 @@ TEST(ProviderFaults, ReportFaultMarksFailed) {
   EXPECT_EQ(p.skipped_calls, 1u);
 }
 
+// A provider with the strict profile's mandatory callbacks whose conn_add is `add` (given the
+// provider, to report a fault of its own); can_offload says yes, conn_del does nothing.
+class StrictAdder final : public Provider {
+ public:
+  using AddFn = std::function<int(StrictAdder&)>;
+  StrictAdder(std::string name, AddFn add) : name_(std::move(name)), add_(std::move(add)) {}
+  using Provider::reportFault;
+  const char* name() const override { return name_.c_str(); }
+  CallbackMask callbacks() const override {
+    return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
+  }
+  bool canOffload(const ct_offload_ctx&) override { return true; }
+  int connAdd(const ct_offload_ctx&) override { return add_(*this); }
+  void connDel(const ct_offload_ctx&) override {}
+
+ private:
+  std::string name_;
+  AddFn add_;
+};
+
 // The same in conn_add (the registry's plain conn_add loop, without observer, timing or
 // watchdog): the answer given with the fault is no acceptance, later calls are skipped.
 TEST(ProviderFaults, ReportFaultInConnAddIsNoAnswer) {
-  class SelfReportingAdd final : public Provider {
-   public:
-    const char* name() const override { return "self-add"; }
-    CallbackMask callbacks() const override {
-      return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
-    }
-    bool canOffload(const ct_offload_ctx&) override { return true; }
-    int connAdd(const ct_offload_ctx&) override {
-      reportFault(Callback::kConnAdd, FaultKind::kCrash, "child died in conn_add");
-      return 0;
-    }
-    void connDel(const ct_offload_ctx&) override {}
+  auto add = [](StrictAdder& p) {
+    p.reportFault(Callback::kConnAdd, FaultKind::kCrash, "child died in conn_add");
+    return 0;
   };
   Registry r(Profile::kStrict);
   r.setLogSink(nullptr, nullptr);
-  ASSERT_EQ(r.registerProvider(std::make_unique<SelfReportingAdd>(), kOriginProgram), 0);
+  ASSERT_EQ(r.registerProvider(std::make_unique<StrictAdder>("self-add", add), kOriginProgram), 0);
   conn c = makeConn();
   ct_offload_ctx ctx = makeCtx(c);
   EXPECT_EQ(r.connAdd(ctx), 0);
@@ -149,20 +161,14 @@ TEST(ProviderFaults, ReportFaultInConnAddIsNoAnswer) {
 // An exception out of conn_add in the plain loop (no observer, timing or watchdog): caught, the
 // provider marked failed, the next provider still called and accepting.
 TEST(ProviderFaults, ExceptionInThePlainConnAddLoop) {
-  class AddThrower final : public Provider {
-   public:
-    const char* name() const override { return "add-thrower"; }
-    CallbackMask callbacks() const override {
-      return bit(Callback::kConnAdd) | bit(Callback::kConnDel) | bit(Callback::kCanOffload);
-    }
-    bool canOffload(const ct_offload_ctx&) override { return true; }
-    int connAdd(const ct_offload_ctx&) override { throw std::runtime_error("bang"); }
-    void connDel(const ct_offload_ctx&) override {}
-  };
   CallLog log;
   Registry r(Profile::kStrict);
   r.setLogSink(nullptr, nullptr);
-  ASSERT_EQ(r.registerProvider(std::make_unique<AddThrower>(), kOriginProgram), 0);
+  ASSERT_EQ(r.registerProvider(
+                std::make_unique<StrictAdder>(
+                    "add-thrower", [](StrictAdder&) -> int { throw std::runtime_error("bang"); }),
+                kOriginProgram),
+            0);
   testing::addFake(r, "later", &log);
   conn c = makeConn();
   ct_offload_ctx ctx = makeCtx(c);

@@ -261,6 +261,21 @@ struct Registry::Entry {
   }
 
   bool has(Callback c) const { return (mask & bit(c)) != 0; }
+  // True (the call counted as skipped) when the provider has failed: it is not called again.
+  bool skipIfFailed() {
+    if (!failed.load(std::memory_order_acquire)) return false;
+    skipped.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  // conn_add's answer `err` into a dispatch's acceptances and its first error.
+  void noteAdd(int err, uint64_t& accepted, int& ret) {
+    if (err == 0) {
+      accepted |= slot_bit;
+      return;
+    }
+    countAddError(err);
+    if (ret == 0) ret = err;  // First error wins; the rest are still called.
+  }
   void count(Callback c, int slot) {
     bump(slots[slot].calls[static_cast<int>(c)], slot, std::memory_order_relaxed);
   }
@@ -640,10 +655,7 @@ template <class Fn>
 auto Registry::guarded(Entry& e, Callback c, const CallState& k, Fn&& fn)
     -> std::optional<decltype(fn())> {
   const int slot = k.slot;
-  if (e.failed.load(std::memory_order_acquire)) {
-    e.skipped.fetch_add(1, std::memory_order_relaxed);
-    return std::nullopt;
-  }
+  if (e.skipIfFailed()) return std::nullopt;
   // While a watchdog is armed, completion is counted for it after the timing scope, on every way
   // out, and the callback name (shared by all threads) is kept for its report. Calls made with
   // none armed are accounted for in done_base when one is armed (setWatchdog).
@@ -657,29 +669,24 @@ auto Registry::guarded(Entry& e, Callback c, const CallState& k, Fn&& fn)
   } done{e, slot, k.watchdog};
   if (k.watchdog) e.last_callback.store(static_cast<uint8_t>(c), std::memory_order_relaxed);
   TimedCall timed(e, c, k.timing, slot);
-  try {
-    auto result = fn();
-    // A provider reporting its own fault during the call returned a neutral value: no answer.
-    if (e.failed.load(std::memory_order_acquire)) return std::nullopt;
-    return result;
-  } catch (...) {
-    markFailed(e, c, FaultKind::kException, describeCurrentException());
-  }
-  return std::nullopt;
+  return caught(e, c, std::forward<Fn>(fn));
 }
 
 // guarded() for a dispatch with no timing and no watchdog (CallState::timing and ::watchdog
-// false): the same failed checks, call counter and exception handling, nothing else.
+// false): the same failed check, call counter and caught call, nothing else.
 template <class Fn>
 auto Registry::plainGuarded(Entry& e, Callback c, int slot, Fn&& fn)
     -> std::optional<decltype(fn())> {
-  if (e.failed.load(std::memory_order_acquire)) {
-    e.skipped.fetch_add(1, std::memory_order_relaxed);
-    return std::nullopt;
-  }
+  if (e.skipIfFailed()) return std::nullopt;
   e.count(c, slot);
+  return caught(e, c, std::forward<Fn>(fn));
+}
+
+template <class Fn>
+auto Registry::caught(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())> {
   try {
     auto result = fn();
+    // A provider reporting its own fault during the call returned a neutral value: no answer.
     if (e.failed.load(std::memory_order_acquire)) return std::nullopt;
     return result;
   } catch (...) {
@@ -713,12 +720,7 @@ void Registry::addGuarded(const Snapshot& s, const ct_offload_ctx& ctx, bool bat
     auto err = guarded(*e, Callback::kConnAdd, k, [&] { return e->provider->connAdd(ctx); });
     if (!err) continue;  // Failed provider: no answer.
     if (observer) observer->onProviderAnswer(i, Callback::kConnAdd, ctx, *err, why.reason());
-    if (*err == 0) {
-      accepted |= e->slot_bit;
-    } else {
-      e->countAddError(*err);
-      if (ret == 0) ret = *err;  // First error wins; the rest are still called.
-    }
+    e->noteAdd(*err, accepted, ret);
   }
 }
 
@@ -740,13 +742,7 @@ int Registry::addOne(const Snapshot& s, const ct_offload_ctx& ctx, bool batched,
       if (!e->has(Callback::kConnAdd)) continue;
       auto err =
           plainGuarded(*e, Callback::kConnAdd, k.slot, [&] { return e->provider->connAdd(ctx); });
-      if (!err) continue;
-      if (*err == 0) {
-        accepted |= e->slot_bit;
-      } else {
-        e->countAddError(*err);
-        if (ret == 0) ret = *err;
-      }
+      if (err) e->noteAdd(*err, accepted, ret);
     }
   } else {
     addGuarded(s, ctx, batched, k, observer, accepted, ret);

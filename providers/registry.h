@@ -286,6 +286,10 @@ class Registry {
   auto guarded(Entry& e, Callback c, const CallState& k, Fn&& fn) -> std::optional<decltype(fn())>;
   template <class Fn>
   auto plainGuarded(Entry& e, Callback c, int slot, Fn&& fn) -> std::optional<decltype(fn())>;
+  // fn() with exceptions caught (the provider marked failed): its result, or nothing when it
+  // threw or the provider reported its own fault during the call.
+  template <class Fn>
+  auto caught(Entry& e, Callback c, Fn&& fn) -> std::optional<decltype(fn())>;
   void publishLocked(std::vector<Entry*> entries);
   void removeIf(bool (*match)(const Entry&, const void*), const void* key, const char* what);
   const Snapshot* snapshot() const { return current_.load(std::memory_order_acquire); }
